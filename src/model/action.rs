@@ -1,0 +1,49 @@
+//! Named actions: what a key means, independent of which key it is (see keymaps/*.toml).
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! actions {
+    ($($variant:ident = $name:literal : $desc:literal),+ $(,)?) => {
+        /// Everything a key can ask kha to do. Keymap files refer to these by name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum Action {
+            $(#[serde(rename = $name)] $variant,)+
+        }
+
+        impl Action {
+            pub const ALL: &'static [Action] = &[$(Action::$variant),+];
+
+            /// The name used in keymap files.
+            pub fn name(self) -> &'static str {
+                match self { $(Action::$variant => $name,)+ }
+            }
+
+            /// Built-in description for the help screen (a keymap may override it).
+            pub fn default_description(self) -> &'static str {
+                match self { $(Action::$variant => $desc,)+ }
+            }
+
+            pub fn from_name(name: &str) -> Option<Action> {
+                match name { $($name => Some(Action::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+actions! {
+    Quit = "quit": "Quit kha",
+    Help = "help": "Show or hide this help",
+    Back = "back": "Back to the cockpit / close the overlay",
+    Up = "up": "Move the selection up",
+    Down = "down": "Move the selection down",
+    Left = "left": "Move the selection left",
+    Right = "right": "Move the selection right",
+    Open = "open": "Open the selected pane",
+    NextPane = "next_pane": "Next pane",
+    PrevPane = "prev_pane": "Previous pane",
+    PaneHome = "pane_home": "Go to the cockpit (home)",
+    PaneEtcd = "pane_etcd": "Go to the etcd quorum pane",
+    LabStopMember = "lab_stop_member": "Demo lab: stop an etcd member (the leader first)",
+    LabStartMember = "lab_start_member": "Demo lab: start a stopped etcd member",
+    LabToggleNospace = "lab_toggle_nospace": "Demo lab: raise or clear a NOSPACE alarm",
+}
