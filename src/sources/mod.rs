@@ -1,0 +1,4 @@
+//! Sources: one module per external system. Each runs as its own task, owns its
+//! reconnect/backoff and sends typed observations; none touches the terminal or UI state.
+
+pub mod etcd;
