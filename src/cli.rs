@@ -1,0 +1,313 @@
+//! Command line: `kha` (TUI), `kha status [--json]`, `kha demo`, `kha lab up`.
+//! Settings resolve flag > environment > config profile.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use clap::{Args, Parser, Subcommand};
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use tokio::sync::mpsc;
+
+use crate::app::{Cockpit, Timings, forward_terminal_events};
+use crate::config::keymap::Keymap;
+use crate::config::theme::Theme;
+use crate::config::{ConfigFile, ConfigProblem, Paths, pick, split_list};
+use crate::lab::{EtcdMode, LabEtcd};
+use crate::model::etcd::EtcdSettings;
+use crate::model::status::{EtcdReport, StatusReport};
+use crate::model::{EtcdPaneState, Msg, OtherSources, State};
+use crate::sources::etcd::{EtcdProber, EtcdSourceConfig, EtcdTlsFiles};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kha",
+    version,
+    about = "A terminal cockpit for highly available Kubernetes clusters"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalOpts,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalOpts {
+    /// Config file (default: <config dir>/config.toml; see `KHA_CONFIG_DIR`).
+    #[arg(long, global = true, env = "KHA_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Cluster profile from the config file.
+    #[arg(long, global = true, env = "KHA_CLUSTER")]
+    pub cluster: Option<String>,
+    /// etcd client URLs, comma-separated (e.g. https://10.0.0.1:2379,https://10.0.0.2:2379).
+    #[arg(long, global = true, env = "KHA_ETCD_ENDPOINTS")]
+    pub etcd_endpoints: Option<String>,
+    /// etcd CA certificate (kubeadm: /etc/kubernetes/pki/etcd/ca.crt).
+    #[arg(long, global = true, env = "KHA_ETCD_CACERT")]
+    pub etcd_cacert: Option<PathBuf>,
+    /// etcd client certificate (kubeadm: /etc/kubernetes/pki/etcd/healthcheck-client.crt).
+    #[arg(long, global = true, env = "KHA_ETCD_CERT")]
+    pub etcd_cert: Option<PathBuf>,
+    /// etcd client key (kubeadm: /etc/kubernetes/pki/etcd/healthcheck-client.key).
+    #[arg(long, global = true, env = "KHA_ETCD_KEY")]
+    pub etcd_key: Option<PathBuf>,
+    /// Refuse every action; only observe.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Theme: default, light, high-contrast, mono, or a file in <config dir>/themes/.
+    #[arg(long, global = true, env = "KHA_THEME")]
+    pub theme: Option<String>,
+    /// Keymap: default, vim, or a file in <config dir>/keymaps/.
+    #[arg(long, global = true, env = "KHA_KEYMAP")]
+    pub keymap: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the cluster's HA state once and exit 0 ok, 1 warn, 2 crit, 3 unknown.
+    Status {
+        /// One JSON object instead of the human summary.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the cockpit against the embedded lab (no setup needed).
+    Demo {
+        #[arg(long, value_enum, default_value = "auto")]
+        etcd: EtcdMode,
+    },
+    /// The embedded lab on its own, for other clients (etcdctl, scripts).
+    Lab {
+        #[command(subcommand)]
+        command: LabCommandLine,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommandLine {
+    /// Start the lab, write DIR/lab.env, run until SIGINT/SIGTERM.
+    Up {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value = "auto")]
+        etcd: EtcdMode,
+    },
+}
+
+/// Everything the commands need, resolved from flags, environment and profile.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cluster: String,
+    pub etcd: EtcdSourceConfig,
+    pub etcd_settings: EtcdSettings,
+    pub read_only: bool,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub other_sources: OtherSources,
+    pub problems: Vec<ConfigProblem>,
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Settings {
+    /// Resolve settings. Broken user files become `problems`; an unknown `--cluster`
+    /// is an error (running against the wrong cluster is worse than not running).
+    pub fn resolve(g: &GlobalOpts) -> Result<Settings> {
+        let paths = Paths::discover();
+        let config_path = g.config.clone().unwrap_or_else(|| paths.config_file());
+        let (file, problem) = ConfigFile::load(&config_path);
+        let mut problems: Vec<ConfigProblem> = problem.into_iter().collect();
+        let (cluster, profile) = file.profile(g.cluster.as_deref()).map_err(|e| eyre!(e))?;
+
+        // clap already applied flag > env for the etcd options; the profile comes last.
+        let endpoints = pick(
+            g.etcd_endpoints.as_deref().map(split_list),
+            None,
+            profile.etcd_endpoints.clone(),
+        )
+        .unwrap_or_default();
+        let tls = EtcdTlsFiles {
+            cacert: pick(g.etcd_cacert.clone(), None, profile.etcd_cacert.clone()),
+            cert: pick(g.etcd_cert.clone(), None, profile.etcd_cert.clone()),
+            key: pick(g.etcd_key.clone(), None, profile.etcd_key.clone()),
+        };
+        let mut etcd = EtcdSourceConfig::new(endpoints);
+        etcd.tls = tls;
+        let mut etcd_settings = EtcdSettings::default();
+        if let Some(q) = profile.etcd_quota_bytes {
+            etcd_settings.quota_bytes = q;
+        }
+
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let theme_name = pick(
+            g.theme.clone(),
+            None,
+            profile.theme.clone().or(file.theme.clone()),
+        )
+        .unwrap_or_else(|| "default".into());
+        let (theme, mut p) = Theme::load(&theme_name, no_color, &paths.config_dir);
+        problems.append(&mut p);
+        let keymap_name = pick(
+            g.keymap.clone(),
+            None,
+            profile.keymap.clone().or(file.keymap.clone()),
+        )
+        .unwrap_or_else(|| "default".into());
+        let (keymap, mut p) = Keymap::load(&keymap_name, &paths.config_dir);
+        problems.append(&mut p);
+
+        let other_sources = OtherSources {
+            kubeconfig: env_var("KUBECONFIG").is_some() || profile.kubeconfig.is_some(),
+            prometheus: env_var("KHA_PROMETHEUS_URL").is_some() || profile.prometheus_url.is_some(),
+            lb_stats: env_var("KHA_LB_STATS").is_some() || profile.lb_stats.is_some(),
+        };
+        Ok(Settings {
+            cluster,
+            etcd,
+            etcd_settings,
+            read_only: g.read_only || profile.read_only,
+            theme,
+            keymap,
+            other_sources,
+            problems,
+        })
+    }
+
+    fn initial_state(&self) -> State {
+        let stale_after = self.etcd.interval * 3 + self.etcd.timeout * 2;
+        let pane = EtcdPaneState::new(self.etcd.endpoints.clone(), self.etcd_settings, stale_after);
+        let mut state = State::new(self.cluster.clone(), pane, SystemTime::now());
+        state.read_only = self.read_only;
+        state.other_sources = self.other_sources.clone();
+        state.notices = self.problems.iter().map(ToString::to_string).collect();
+        state
+    }
+}
+
+/// Entry point after argument parsing. Returns the process exit code.
+pub async fn run(cli: Cli) -> Result<i32> {
+    let started = Instant::now();
+    let settings = Settings::resolve(&cli.global)?;
+    match cli.command {
+        None => {
+            if settings.etcd.endpoints.is_empty() {
+                // Still start: the cockpit says what is not configured.
+            }
+            run_tui(settings, None, started).await
+        }
+        Some(Command::Status { json }) => status(&settings, json).await,
+        Some(Command::Demo { etcd }) => demo(settings, etcd, started).await,
+        Some(Command::Lab {
+            command: LabCommandLine::Up { dir, etcd },
+        }) => {
+            crate::lab::up(&dir, etcd).await?;
+            Ok(0)
+        }
+    }
+}
+
+/// The longest `kha status` may take, whatever the cluster does.
+const STATUS_DEADLINE: Duration = Duration::from_millis(4500);
+
+async fn status(settings: &Settings, json: bool) -> Result<i32> {
+    for p in &settings.problems {
+        eprintln!("kha: {p}");
+    }
+    let etcd = if settings.etcd.endpoints.is_empty() {
+        EtcdReport::not_configured()
+    } else {
+        let mut prober = EtcdProber::new(settings.etcd.clone())?;
+        match tokio::time::timeout(STATUS_DEADLINE, prober.probe()).await {
+            Ok(obs) => EtcdReport::from_observation(&obs, &settings.etcd_settings),
+            Err(_) => {
+                let mut r = EtcdReport::not_configured();
+                r.findings[0].message =
+                    format!("etcd probe did not finish within {STATUS_DEADLINE:?}");
+                r
+            }
+        }
+    };
+    let report = StatusReport::new(settings.cluster.clone(), etcd);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).wrap_err("cannot encode the report")?
+        );
+    } else {
+        print!("{}", report.human());
+    }
+    Ok(report.overall.exit_code())
+}
+
+async fn demo(mut settings: Settings, mode: EtcdMode, started: Instant) -> Result<i32> {
+    let dir = std::env::temp_dir().join(format!("kha-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+    let lab = LabEtcd::start(mode, &dir).await?;
+    settings.etcd.endpoints = lab.client_urls();
+    settings.etcd.tls = EtcdTlsFiles::default();
+    settings.cluster = "kha-demo".into();
+    let code = run_tui(settings, Some(lab), started).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    code
+}
+
+async fn run_tui(settings: Settings, lab: Option<LabEtcd>, started: Instant) -> Result<i32> {
+    let (tx, rx) = mpsc::channel::<Msg>(256);
+    let mut state = settings.initial_state();
+    state.lab_controls = lab.is_some();
+
+    let mut tasks = Vec::new();
+    if !settings.etcd.endpoints.is_empty() {
+        match EtcdProber::new(settings.etcd.clone()) {
+            Ok(prober) => tasks.push(tokio::spawn(crate::sources::etcd::run(
+                prober,
+                settings.etcd.interval,
+                tx.clone(),
+            ))),
+            Err(e) => state.notices.push(format!("etcd: {e}")),
+        }
+    }
+    let (lab_tx, lab_task) = match lab {
+        Some(lab) => {
+            let (lab_tx, lab_rx) = mpsc::channel(8);
+            (
+                Some(lab_tx),
+                Some(tokio::spawn(crate::lab::control(lab, lab_rx, tx.clone()))),
+            )
+        }
+        None => (None, None),
+    };
+    let signal_tx = tx.clone();
+    tasks.push(tokio::spawn(async move {
+        if crate::lab::wait_for_shutdown_signal().await.is_ok() {
+            let _ = signal_tx
+                .send(Msg::Action(crate::model::Action::Quit))
+                .await;
+        }
+    }));
+
+    let mut terminal = ratatui::init();
+    tasks.push(tokio::spawn(forward_terminal_events(
+        settings.keymap.clone(),
+        tx.clone(),
+    )));
+    drop(tx);
+    let cockpit = Cockpit {
+        theme: &settings.theme,
+        keymap: &settings.keymap,
+        lab: lab_tx,
+        timings: Timings::from_env(started),
+    };
+    let result = cockpit.run(&mut terminal, state, rx).await;
+    ratatui::restore();
+    for t in &tasks {
+        t.abort();
+    }
+    // Closing the command channel makes the lab task shut the lab down.
+    drop(cockpit);
+    if let Some(t) = lab_task {
+        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+    }
+    result.map(|_| 0)
+}

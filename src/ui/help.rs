@@ -1,0 +1,41 @@
+//! The help overlay, generated from the active keymap.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+
+use crate::config::keymap::Keymap;
+use crate::config::theme::Theme;
+
+pub struct Help<'a> {
+    pub keymap: &'a Keymap,
+    pub theme: &'a Theme,
+}
+
+impl Widget for Help<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        Clear.render(area, buf);
+        let title = format!(" help · keymap {} · any key closes ", self.keymap.name);
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(self.theme.focus)
+            .title(Span::styled(title, self.theme.title));
+        let lines: Vec<Line> = self
+            .keymap
+            .bindings
+            .iter()
+            .filter(|b| !b.keys.is_empty())
+            .map(|b| {
+                Line::from(vec![
+                    Span::styled(format!("{:<16}", b.keys.join(" ")), self.theme.accent),
+                    Span::styled(b.desc.clone(), self.theme.text),
+                ])
+            })
+            .collect();
+        Paragraph::new(lines)
+            .block(block)
+            .wrap(Wrap { trim: true })
+            .render(area, buf);
+    }
+}

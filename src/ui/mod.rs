@@ -1,0 +1,113 @@
+//! Drawing. Every function here is pure: `&State` + `&Theme` (+ `&Keymap` for hints)
+//! in, cells out. No I/O, no channels, no clocks (the time is `State::now`).
+
+pub mod etcd;
+pub mod help;
+pub mod home;
+
+use std::time::Duration;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::config::keymap::Keymap;
+use crate::config::theme::Theme;
+use crate::model::finding::Health;
+use crate::model::{Action, PaneId, Screen, State};
+
+/// The whole screen.
+pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
+    let [header, body, footer] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(0),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    frame.render_widget(header_line(state, theme), header);
+    match state.screen {
+        Screen::Home => frame.render_widget(home::Cockpit { state, theme }, body),
+        Screen::Pane(PaneId::Etcd) => frame.render_widget(etcd::EtcdPane { state, theme }, body),
+        Screen::Pane(_) => frame.render_widget(home::Cockpit { state, theme }, body),
+    }
+    frame.render_widget(footer_line(state, theme, keymap), footer);
+    if state.help_open {
+        frame.render_widget(help::Help { keymap, theme }, centered(frame.area(), 70, 22));
+    }
+}
+
+pub fn health_style(theme: &Theme, health: Health) -> Style {
+    match health {
+        Health::Ok => theme.ok,
+        Health::Warn => theme.warn,
+        Health::Crit => theme.crit,
+        Health::Unknown => theme.unknown,
+    }
+}
+
+/// "3s", "4m", "2h": compact ages for narrow terminals.
+pub fn short_age(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
+}
+
+fn header_line<'a>(state: &'a State, theme: &Theme) -> Paragraph<'a> {
+    let overall = state.etcd.health(state.now);
+    let mut spans = vec![
+        Span::styled(" kha ", theme.title),
+        Span::styled(format!("cluster {} ", state.cluster), theme.accent),
+        Span::styled(
+            format!(" {} ", overall.label()),
+            health_style(theme, overall),
+        ),
+    ];
+    if state.read_only {
+        spans.push(Span::styled(" read-only ", theme.warn));
+    }
+    if state.lab_controls {
+        spans.push(Span::styled(" demo lab ", theme.muted));
+    }
+    Paragraph::new(Line::from(spans))
+}
+
+fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragraph<'a> {
+    if let Some(notice) = state.notices.last() {
+        return Paragraph::new(Line::from(Span::styled(format!(" {notice}"), theme.warn)));
+    }
+    let mut hints = Vec::new();
+    let mut hint = |action: Action, label: &str| {
+        if let Some(k) = keymap.key_for(action) {
+            hints.push(Span::styled(format!(" {k}"), theme.accent));
+            hints.push(Span::styled(format!(" {label} "), theme.muted));
+        }
+    };
+    hint(Action::Help, "help");
+    hint(Action::Quit, "quit");
+    hint(Action::Open, "open");
+    hint(Action::PaneEtcd, "etcd");
+    hint(Action::Back, "back");
+    if state.lab_controls {
+        hint(Action::LabStopMember, "stop member");
+        hint(Action::LabStartMember, "start");
+        hint(Action::LabToggleNospace, "NOSPACE");
+    }
+    Paragraph::new(Line::from(hints))
+}
+
+/// A rectangle of at most `w`x`h` centred in `area`.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
