@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the system packages kha's demo and tests use, when missing (Debian/Ubuntu).
+#   etcd-server  -> etcd      (real 3-member cluster in tests; `kha demo` uses it when present)
+#   etcd-client  -> etcdctl   (checks that kha's simulated etcd speaks the real protocol)
+#   tmux                      (end-to-end tests drive the real TUI in tmux)
+# protoc is NOT needed: scripts/protoc uses the vendored binary (see .cargo/config.toml).
+set -euo pipefail
+want=()
+command -v etcd    >/dev/null 2>&1 || want+=(etcd-server)
+command -v etcdctl >/dev/null 2>&1 || want+=(etcd-client)
+command -v tmux    >/dev/null 2>&1 || want+=(tmux)
+if [ ${#want[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "kha: installing ${want[*]}" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${want[@]}"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "kha: cargo not found. Install Rust with rustup (https://rustup.rs), then re-run." >&2
+  exit 1
+fi
