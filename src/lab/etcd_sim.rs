@@ -130,9 +130,10 @@ impl State {
         }
         let index = self.index;
         for m in self.members.iter_mut().filter(|m| m.running) {
-            // Shrink any lag to 60%: a member back from a long stop needs ~1 s.
+            // Apply at least 2 entries (or a quarter of the lag) per tick: a member back
+            // from a stop is visibly behind for about a second.
             let gap = index.saturating_sub(m.raft_index);
-            m.raft_index = index - gap * 6 / 10;
+            m.raft_index += gap.min((gap / 4).max(2));
         }
     }
 
@@ -352,9 +353,12 @@ impl SimEtcdCluster {
             st.reconcile();
         }
         if let Some(s) = served {
-            s.kill.send_replace(true);
+            // Close the listener first, so clients reconnecting are refused.
             s.task.abort();
             let _ = s.task.await;
+            s.kill.send_replace(true);
+            // Like a killed process: return once its connections are closed too.
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.kill.closed()).await;
         }
         Ok(())
     }
@@ -428,7 +432,10 @@ impl Drop for SimEtcdCluster {
 ///   the HPACK dynamic table and the rewrite cannot desynchronise it.
 struct SimConn {
     io: TcpStream,
-    killed: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    /// Completes when the member stops; owns a receiver of the kill switch, so the
+    /// switch's `closed()` tells when every connection is gone.
+    killed: Pin<Box<dyn Future<Output = ()> + Send>>,
+    dead: bool,
     authority: Vec<u8>,
     /// Bytes read from the client that do not make a whole frame yet.
     raw: Vec<u8>,
@@ -455,7 +462,8 @@ impl SimConn {
         });
         SimConn {
             io,
-            killed: Some(killed),
+            killed,
+            dead: false,
             authority: format!("127.0.0.1:{port}").into_bytes(),
             raw: Vec::new(),
             clean: Vec::new(),
@@ -466,12 +474,10 @@ impl SimConn {
     }
 
     fn check(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        if let Some(f) = self.killed.as_mut()
-            && f.as_mut().poll(cx).is_pending()
-        {
+        if !self.dead && self.killed.as_mut().poll(cx).is_pending() {
             return Ok(());
         }
-        self.killed = None;
+        self.dead = true;
         Err(io::Error::new(
             io::ErrorKind::ConnectionReset,
             "simulated etcd member stopped",
