@@ -4,6 +4,7 @@
 
 pub mod etcd_real;
 pub mod etcd_sim;
+pub mod topology;
 
 use std::path::Path;
 use std::time::Duration;
