@@ -3,12 +3,16 @@
 #   etcd-server  -> etcd      (real 3-member cluster in tests; `kha demo` uses it when present)
 #   etcd-client  -> etcdctl   (checks that kha's simulated etcd speaks the real protocol)
 #   tmux                      (end-to-end tests drive the real TUI in tmux)
+#   openssl                   (TLS tests issue a CA and certificates)
+#   curl                      (lab HTTP API tests)
 # protoc is NOT needed: scripts/protoc uses the vendored binary (see .cargo/config.toml).
 set -euo pipefail
 want=()
 command -v etcd    >/dev/null 2>&1 || want+=(etcd-server)
 command -v etcdctl >/dev/null 2>&1 || want+=(etcd-client)
 command -v tmux    >/dev/null 2>&1 || want+=(tmux)
+command -v openssl >/dev/null 2>&1 || want+=(openssl)
+command -v curl    >/dev/null 2>&1 || want+=(curl)
 if [ ${#want[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
