@@ -180,7 +180,9 @@ impl Settings {
         let mut state = State::new(self.cluster.clone(), pane, SystemTime::now());
         state.read_only = self.read_only;
         state.other_sources = self.other_sources.clone();
-        state.notices = self.problems.iter().map(ToString::to_string).collect();
+        for p in &self.problems {
+            state.notice(p.to_string());
+        }
         state
     }
 }
@@ -265,7 +267,7 @@ async fn run_tui(settings: Settings, lab: Option<LabEtcd>, started: Instant) -> 
                 settings.etcd.interval,
                 tx.clone(),
             ))),
-            Err(e) => state.notices.push(format!("etcd: {e}")),
+            Err(e) => state.notice(format!("etcd: {e}")),
         }
     }
     let (lab_tx, lab_task) = match lab {

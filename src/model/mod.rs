@@ -170,6 +170,25 @@ pub enum Msg {
     Notice(String),
 }
 
+/// A message for the engineer (config problems, lab results, hints).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub at: SystemTime,
+    pub text: String,
+}
+
+/// How long a notice stays in the footer (the help screen keeps listing it).
+pub const NOTICE_SHOWN_FOR: Duration = Duration::from_secs(15);
+
+impl State {
+    /// The notice the footer shows now, if a recent one exists.
+    pub fn current_notice(&self) -> Option<&Notice> {
+        self.notices
+            .last()
+            .filter(|n| self.now.duration_since(n.at).unwrap_or_default() < NOTICE_SHOWN_FOR)
+    }
+}
+
 /// The whole cockpit state.
 #[derive(Debug, Clone, PartialEq)]
 pub struct State {
@@ -180,7 +199,8 @@ pub struct State {
     pub home_selected: usize,
     pub etcd: EtcdPaneState,
     pub other_sources: OtherSources,
-    pub notices: Vec<String>,
+    /// Messages for the engineer, newest last, with when they were raised.
+    pub notices: Vec<Notice>,
     pub read_only: bool,
     /// Lab fault keys work (only in `kha demo`).
     pub lab_controls: bool,
@@ -211,8 +231,8 @@ impl State {
         all
     }
 
-    fn notice(&mut self, text: String) {
-        self.notices.push(text);
+    pub fn notice(&mut self, text: String) {
+        self.notices.push(Notice { at: self.now, text });
         if self.notices.len() > MAX_NOTICES {
             self.notices.remove(0);
         }
@@ -377,7 +397,13 @@ mod tests {
     fn lab_keys_only_in_demo() {
         let mut s = state();
         assert!(update(&mut s, Msg::Action(Action::LabStopMember)).is_empty());
-        assert!(s.notices.last().is_some_and(|n| n.contains("kha demo")));
+        assert!(
+            s.current_notice()
+                .is_some_and(|n| n.text.contains("kha demo"))
+        );
+        let later = s.now + NOTICE_SHOWN_FOR;
+        update(&mut s, Msg::Tick(later));
+        assert!(s.current_notice().is_none(), "notices leave the footer");
         s.lab_controls = true;
         assert_eq!(
             update(&mut s, Msg::Action(Action::LabStopMember)),

@@ -164,9 +164,9 @@ impl EtcdProber {
                 let result = match (waiting, client) {
                     (Some((b, last)), _) => {
                         let wait = b.retry_at.saturating_duration_since(now).as_secs_f32();
-                        Err(format!("{last} (retry in {wait:.0}s)"))
+                        Err(vec![last, format!("next attempt in {wait:.0}s")])
                     }
-                    (None, Err(e)) => Err(e),
+                    (None, Err(e)) => Err(vec![e]),
                     (None, Ok(client)) => Ok(probe_member(client, &member.endpoint, timeout).await),
                 };
                 (member, result)
@@ -213,14 +213,14 @@ impl EtcdProber {
                         errors: probe.errors,
                     });
                 }
-                Err(error) => members.push(MemberObservation {
+                Err(errors) => members.push(MemberObservation {
                     name: member.name,
                     id: member.id,
                     endpoint: member.endpoint,
                     is_learner: member.is_learner,
                     status: None,
                     health: None,
-                    errors: vec![error],
+                    errors,
                 }),
             }
         }

@@ -7,10 +7,12 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
 use crate::config::keymap::Keymap;
 use crate::config::theme::Theme;
+use crate::model::Notice;
 
 pub struct Help<'a> {
     pub keymap: &'a Keymap,
     pub theme: &'a Theme,
+    pub notices: &'a [Notice],
 }
 
 impl Widget for Help<'_> {
@@ -21,7 +23,7 @@ impl Widget for Help<'_> {
             .borders(Borders::ALL)
             .border_style(self.theme.focus)
             .title(Span::styled(title, self.theme.title));
-        let lines: Vec<Line> = self
+        let mut lines: Vec<Line> = self
             .keymap
             .bindings
             .iter()
@@ -33,6 +35,15 @@ impl Widget for Help<'_> {
                 ])
             })
             .collect();
+        if !self.notices.is_empty() {
+            lines.push(Line::from(Span::styled(
+                "recent messages:",
+                self.theme.title,
+            )));
+            for n in self.notices.iter().rev().take(5) {
+                lines.push(Line::from(Span::styled(n.text.clone(), self.theme.warn)));
+            }
+        }
         Paragraph::new(lines)
             .block(block)
             .wrap(Wrap { trim: true })

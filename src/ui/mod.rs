@@ -34,7 +34,14 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     }
     frame.render_widget(footer_line(state, theme, keymap), footer);
     if state.help_open {
-        frame.render_widget(help::Help { keymap, theme }, centered(frame.area(), 70, 22));
+        frame.render_widget(
+            help::Help {
+                keymap,
+                theme,
+                notices: &state.notices,
+            },
+            centered(frame.area(), 76, 22),
+        );
     }
 }
 
@@ -77,8 +84,11 @@ fn header_line<'a>(state: &'a State, theme: &Theme) -> Paragraph<'a> {
 }
 
 fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragraph<'a> {
-    if let Some(notice) = state.notices.last() {
-        return Paragraph::new(Line::from(Span::styled(format!(" {notice}"), theme.warn)));
+    if let Some(notice) = state.current_notice() {
+        return Paragraph::new(Line::from(Span::styled(
+            format!(" {}", notice.text),
+            theme.warn,
+        )));
     }
     let mut hints = Vec::new();
     let mut hint = |action: Action, label: &str| {
