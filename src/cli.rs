@@ -15,7 +15,7 @@ use crate::config::{ConfigFile, ConfigProblem, Paths, pick, split_list};
 use crate::lab::{EtcdMode, LabEtcd};
 use crate::model::etcd::EtcdSettings;
 use crate::model::status::{EtcdReport, StatusReport};
-use crate::model::{EtcdPaneState, Msg, OtherSources, State};
+use crate::model::{EtcdPaneState, LabCommand, Msg, OtherSources, State};
 use crate::sources::etcd::{EtcdProber, EtcdSourceConfig, EtcdTlsFiles};
 
 #[derive(Debug, Parser)]
@@ -243,21 +243,81 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
 }
 
 async fn demo(mut settings: Settings, mode: EtcdMode, started: Instant) -> Result<i32> {
+    if mode == EtcdMode::Real && crate::lab::etcd_real::find_etcd().is_none() {
+        return Err(eyre!(
+            "--etcd real needs the etcd binary: apt-get install etcd-server"
+        ));
+    }
     let dir = std::env::temp_dir().join(format!("kha-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
-    let lab = LabEtcd::start(mode, &dir).await?;
-    settings.etcd.endpoints = lab.client_urls();
+    settings.etcd.endpoints = Vec::new();
     settings.etcd.tls = EtcdTlsFiles::default();
     settings.cluster = "kha-demo".into();
-    let code = run_tui(settings, Some(lab), started).await;
+    let code = run_tui(
+        settings,
+        Some(DemoLab {
+            mode,
+            dir: dir.clone(),
+        }),
+        started,
+    )
+    .await;
     let _ = std::fs::remove_dir_all(&dir);
     code
 }
 
-async fn run_tui(settings: Settings, lab: Option<LabEtcd>, started: Instant) -> Result<i32> {
+/// What `kha demo` starts behind the cockpit.
+struct DemoLab {
+    mode: EtcdMode,
+    dir: PathBuf,
+}
+
+/// Starts the demo's lab after the first frame (a real etcd cluster takes a couple of
+/// seconds), then feeds the etcd source from it and carries out the lab keys.
+async fn run_demo_lab(
+    demo: DemoLab,
+    mut etcd: EtcdSourceConfig,
+    commands: mpsc::Receiver<LabCommand>,
+    tx: mpsc::Sender<Msg>,
+) {
+    let lab = match LabEtcd::start(demo.mode, &demo.dir).await {
+        Ok(lab) => lab,
+        Err(e) => {
+            let _ = tx
+                .send(Msg::Notice(format!("lab: could not start: {e:#}")))
+                .await;
+            return;
+        }
+    };
+    etcd.endpoints = lab.client_urls();
+    let _ = tx.send(Msg::EtcdEndpoints(etcd.endpoints.clone())).await;
+    let _ = tx
+        .send(Msg::Notice(format!("lab up: {}", lab.kind())))
+        .await;
+    let source = match EtcdProber::new(etcd.clone()) {
+        Ok(prober) => Some(tokio::spawn(crate::sources::etcd::run(
+            prober,
+            etcd.interval,
+            tx.clone(),
+        ))),
+        Err(e) => {
+            let _ = tx.send(Msg::Notice(format!("etcd: {e}"))).await;
+            None
+        }
+    };
+    crate::lab::control(lab, commands, tx).await;
+    if let Some(source) = source {
+        source.abort();
+    }
+}
+
+async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> Result<i32> {
     let (tx, rx) = mpsc::channel::<Msg>(256);
     let mut state = settings.initial_state();
     state.lab_controls = lab.is_some();
+    if lab.is_some() {
+        state.etcd.configured = true; // endpoints arrive once the lab is up
+    }
 
     let mut tasks = Vec::new();
     if !settings.etcd.endpoints.is_empty() {
@@ -273,10 +333,8 @@ async fn run_tui(settings: Settings, lab: Option<LabEtcd>, started: Instant) -> 
     let (lab_tx, lab_task) = match lab {
         Some(lab) => {
             let (lab_tx, lab_rx) = mpsc::channel(8);
-            (
-                Some(lab_tx),
-                Some(tokio::spawn(crate::lab::control(lab, lab_rx, tx.clone()))),
-            )
+            let task = tokio::spawn(run_demo_lab(lab, settings.etcd.clone(), lab_rx, tx.clone()));
+            (Some(lab_tx), Some(task))
         }
         None => (None, None),
     };

@@ -317,3 +317,14 @@ async fn run_loop_draws_observations_and_quits() {
         "{screen}"
     );
 }
+
+#[test]
+fn demo_before_the_lab_is_up_says_starting() {
+    let mut state = state_with(None);
+    state.etcd.endpoints.clear();
+    let screen = text(&draw(&state, &theme("default"), 80, 24));
+    assert!(screen.contains("starting the lab…"), "{screen}");
+    update(&mut state, Msg::EtcdEndpoints(vec!["http://127.0.0.1:1".into()]));
+    let screen = text(&draw(&state, &theme("default"), 80, 24));
+    assert!(screen.contains("connecting… 1 endpoints"), "{screen}");
+}

@@ -163,6 +163,8 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
     Etcd(EtcdObservation),
+    /// The endpoints became known later (the demo lab started after the first frame).
+    EtcdEndpoints(Vec<String>),
     Action(Action),
     /// The clock moved (ages and staleness are derived from `State::now`).
     Tick(SystemTime),
@@ -246,6 +248,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             let members = obs.members.len();
             state.etcd.last = Some(obs);
             state.etcd.selected = state.etcd.selected.min(members.saturating_sub(1));
+            Vec::new()
+        }
+        Msg::EtcdEndpoints(endpoints) => {
+            state.etcd.configured = true;
+            state.etcd.endpoints = endpoints;
             Vec::new()
         }
         Msg::Tick(now) => {

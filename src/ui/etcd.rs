@@ -46,7 +46,9 @@ impl Widget for EtcdPane<'_> {
         block.render(area, buf);
 
         let Some(obs) = &etcd.last else {
-            let text = if etcd.configured {
+            let text = if etcd.configured && etcd.endpoints.is_empty() {
+                "Starting the lab…".to_string()
+            } else if etcd.configured {
                 format!("Connecting to {}…", etcd.endpoints.join(", "))
             } else {
                 "etcd not configured: set --etcd-endpoints or KHA_ETCD_ENDPOINTS".to_string()

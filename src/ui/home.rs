@@ -102,7 +102,10 @@ impl Cockpit<'_> {
             return (Health::Unknown, self.lines_for_unconfigured(PaneId::Etcd));
         }
         let Some(obs) = &etcd.last else {
-            let text = format!("connecting… {} endpoints", etcd.endpoints.len());
+            let text = match etcd.endpoints.len() {
+                0 => "starting the lab…".to_string(),
+                n => format!("connecting… {n} endpoints"),
+            };
             return (
                 Health::Unknown,
                 vec![
