@@ -5,6 +5,7 @@
 #   tmux                      (end-to-end tests drive the real TUI in tmux)
 #   openssl                   (TLS tests issue a CA and certificates)
 #   curl                      (lab HTTP API tests)
+#   haproxy                   (the lab's HAProxy runtime API is compared with a real one)
 # protoc is NOT needed: scripts/protoc uses the vendored binary (see .cargo/config.toml).
 set -euo pipefail
 want=()
@@ -13,6 +14,7 @@ command -v etcdctl >/dev/null 2>&1 || want+=(etcd-client)
 command -v tmux    >/dev/null 2>&1 || want+=(tmux)
 command -v openssl >/dev/null 2>&1 || want+=(openssl)
 command -v curl    >/dev/null 2>&1 || want+=(curl)
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
 if [ ${#want[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -4,6 +4,8 @@
 
 pub mod etcd_real;
 pub mod etcd_sim;
+pub mod lb;
+pub mod metrics;
 pub mod topology;
 
 use std::path::Path;
