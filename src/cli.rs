@@ -12,7 +12,9 @@ use crate::app::{Cockpit, Timings, forward_terminal_events};
 use crate::config::keymap::Keymap;
 use crate::config::theme::Theme;
 use crate::config::{ConfigFile, ConfigProblem, Paths, pick, split_list};
-use crate::lab::{EtcdMode, LabEtcd};
+use crate::lab::control::LabRequest;
+use crate::lab::topology::{LabSpec, Scenario};
+use crate::lab::{EtcdMode, Lab, LabOptions};
 use crate::model::etcd::EtcdSettings;
 use crate::model::status::{EtcdReport, StatusReport};
 use crate::model::{EtcdPaneState, LabCommand, Msg, OtherSources, State};
@@ -74,6 +76,8 @@ pub enum Command {
     Demo {
         #[arg(long, value_enum, default_value = "auto")]
         etcd: EtcdMode,
+        #[command(flatten)]
+        lab: LabArgs,
     },
     /// The embedded lab on its own, for other clients (etcdctl, scripts).
     Lab {
@@ -90,7 +94,44 @@ pub enum LabCommandLine {
         dir: PathBuf,
         #[arg(long, value_enum, default_value = "auto")]
         etcd: EtcdMode,
+        #[command(flatten)]
+        lab: LabArgs,
     },
+}
+
+/// What the lab simulates.
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    /// The starting state; faults can still be toggled live.
+    #[arg(long, value_enum, default_value = "healthy")]
+    pub scenario: Scenario,
+    /// Worker nodes (besides 3 control-plane and 2 GPU nodes), up to 10,000.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub nodes: u32,
+    /// Pods per worker node.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(0..=110))]
+    pub pods_per_node: u32,
+    /// Object changes per second delivered to watchers.
+    #[arg(long, default_value_t = 0.0)]
+    pub churn: f64,
+    /// Seed of the simulation (same seed, same cluster).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+impl LabArgs {
+    fn options(&self, etcd: EtcdMode) -> LabOptions {
+        LabOptions {
+            etcd,
+            spec: LabSpec {
+                scenario: self.scenario,
+                nodes: self.nodes as usize,
+                pods_per_node: self.pods_per_node as usize,
+                churn: self.churn.max(0.0),
+                seed: self.seed,
+            },
+        }
+    }
 }
 
 /// Everything the commands need, resolved from flags, environment and profile.
@@ -199,11 +240,11 @@ pub async fn run(cli: Cli) -> Result<i32> {
             run_tui(settings, None, started).await
         }
         Some(Command::Status { json }) => status(&settings, json).await,
-        Some(Command::Demo { etcd }) => demo(settings, etcd, started).await,
+        Some(Command::Demo { etcd, lab }) => demo(settings, lab.options(etcd), started).await,
         Some(Command::Lab {
-            command: LabCommandLine::Up { dir, etcd },
+            command: LabCommandLine::Up { dir, etcd, lab },
         }) => {
-            crate::lab::up(&dir, etcd).await?;
+            crate::lab::up(&dir, lab.options(etcd)).await?;
             Ok(0)
         }
     }
@@ -242,8 +283,8 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
     Ok(report.overall.exit_code())
 }
 
-async fn demo(mut settings: Settings, mode: EtcdMode, started: Instant) -> Result<i32> {
-    if mode == EtcdMode::Real && crate::lab::etcd_real::find_etcd().is_none() {
+async fn demo(mut settings: Settings, options: LabOptions, started: Instant) -> Result<i32> {
+    if options.etcd == EtcdMode::Real && crate::lab::etcd_real::find_etcd().is_none() {
         return Err(eyre!(
             "--etcd real needs the etcd binary: apt-get install etcd-server"
         ));
@@ -256,7 +297,7 @@ async fn demo(mut settings: Settings, mode: EtcdMode, started: Instant) -> Resul
     let code = run_tui(
         settings,
         Some(DemoLab {
-            mode,
+            options,
             dir: dir.clone(),
         }),
         started,
@@ -268,7 +309,7 @@ async fn demo(mut settings: Settings, mode: EtcdMode, started: Instant) -> Resul
 
 /// What `kha demo` starts behind the cockpit.
 struct DemoLab {
-    mode: EtcdMode,
+    options: LabOptions,
     dir: PathBuf,
 }
 
@@ -277,10 +318,10 @@ struct DemoLab {
 async fn run_demo_lab(
     demo: DemoLab,
     mut etcd: EtcdSourceConfig,
-    commands: mpsc::Receiver<LabCommand>,
+    mut commands: mpsc::Receiver<LabCommand>,
     tx: mpsc::Sender<Msg>,
 ) {
-    let lab = match LabEtcd::start(demo.mode, &demo.dir).await {
+    let lab = match Lab::start(&demo.dir, &demo.options).await {
         Ok(lab) => lab,
         Err(e) => {
             let _ = tx
@@ -289,10 +330,10 @@ async fn run_demo_lab(
             return;
         }
     };
-    etcd.endpoints = lab.client_urls();
+    etcd.endpoints = lab.etcd_urls();
     let _ = tx.send(Msg::EtcdEndpoints(etcd.endpoints.clone())).await;
     let _ = tx
-        .send(Msg::Notice(format!("lab up: {}", lab.kind())))
+        .send(Msg::Notice(format!("lab up: {}", lab.describe())))
         .await;
     let source = match EtcdProber::new(etcd.clone()) {
         Ok(prober) => Some(tokio::spawn(crate::sources::etcd::run(
@@ -305,10 +346,28 @@ async fn run_demo_lab(
             None
         }
     };
-    crate::lab::control(lab, commands, tx).await;
+    let (requests, inbox) = mpsc::channel(8);
+    let serving = tokio::spawn(crate::lab::control::serve(lab, inbox));
+    while let Some(cmd) = commands.recv().await {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        if requests
+            .send(LabRequest::Command(cmd, reply))
+            .await
+            .is_err()
+        {
+            break;
+        }
+        if let Ok(text) = answer.await
+            && tx.send(Msg::Notice(text)).await.is_err()
+        {
+            break;
+        }
+    }
+    drop(requests);
     if let Some(source) = source {
         source.abort();
     }
+    let _ = serving.await;
 }
 
 async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> Result<i32> {

@@ -4,7 +4,7 @@
 //! metrics, API-server backends, load balancer) is derived from it plus the [`Faults`].
 
 use clap::ValueEnum;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What `kha lab up` / `kha demo` simulate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -49,7 +49,8 @@ pub enum Scenario {
 }
 
 /// The faults in force; a scenario is a starting set, and faults can be toggled live.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Faults {
     pub zone_down: Option<String>,
     pub etcd_nospace: bool,

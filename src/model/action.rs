@@ -46,4 +46,9 @@ actions! {
     LabStopMember = "lab_stop_member": "Demo lab: stop an etcd member (the leader first)",
     LabStartMember = "lab_start_member": "Demo lab: start a stopped etcd member",
     LabToggleNospace = "lab_toggle_nospace": "Demo lab: raise or clear a NOSPACE alarm",
+    LabToggleZone = "lab_toggle_zone": "Demo lab: lose or restore zone eu-west-1c",
+    LabToggleCanary = "lab_toggle_canary": "Demo lab: canary error rate 8 % or normal",
+    LabToggleBackupStale = "lab_toggle_backup_stale": "Demo lab: last good backup 3 days old or recent",
+    LabToggleCeph = "lab_toggle_ceph": "Demo lab: Ceph OSD down (degraded) or healthy",
+    LabToggleGpuHot = "lab_toggle_gpu_hot": "Demo lab: GPUs at 95 °C or normal",
 }

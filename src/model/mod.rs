@@ -151,6 +151,11 @@ pub enum LabCommand {
     StopMember,
     StartMember,
     ToggleNospace,
+    ToggleZone,
+    ToggleCanary,
+    ToggleBackupStale,
+    ToggleCeph,
+    ToggleGpuHot,
 }
 
 /// Work `update` asks the run loop to do.
@@ -303,7 +308,14 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             }
         }
         Action::Up | Action::Down | Action::Left | Action::Right => move_selection(state, action),
-        Action::LabStopMember | Action::LabStartMember | Action::LabToggleNospace => {
+        Action::LabStopMember
+        | Action::LabStartMember
+        | Action::LabToggleNospace
+        | Action::LabToggleZone
+        | Action::LabToggleCanary
+        | Action::LabToggleBackupStale
+        | Action::LabToggleCeph
+        | Action::LabToggleGpuHot => {
             if !state.lab_controls {
                 state.notice("lab keys work only in `kha demo`".into());
                 return Vec::new();
@@ -311,6 +323,11 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             let cmd = match action {
                 Action::LabStopMember => LabCommand::StopMember,
                 Action::LabStartMember => LabCommand::StartMember,
+                Action::LabToggleZone => LabCommand::ToggleZone,
+                Action::LabToggleCanary => LabCommand::ToggleCanary,
+                Action::LabToggleBackupStale => LabCommand::ToggleBackupStale,
+                Action::LabToggleCeph => LabCommand::ToggleCeph,
+                Action::LabToggleGpuHot => LabCommand::ToggleGpuHot,
                 _ => LabCommand::ToggleNospace,
             };
             return vec![Effect::Lab(cmd)];

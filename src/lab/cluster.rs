@@ -1,0 +1,269 @@
+//! [`Lab`]: every lab component started from one topology, and faults applied to all of
+//! them at once so each view (etcd, backends, LB, metrics) tells the same story.
+
+use std::path::{Path, PathBuf};
+
+use color_eyre::eyre::{Result, WrapErr};
+use tokio::sync::watch;
+
+use super::etcd::{EtcdMode, LabEtcd};
+use super::lb::{ApiServerBackends, HaproxyRuntime};
+use super::metrics::MetricsServer;
+use super::topology::{Faults, LabSpec, Topology};
+use crate::model::LabCommand;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabOptions {
+    pub etcd: EtcdMode,
+    pub spec: LabSpec,
+}
+
+impl Default for LabOptions {
+    fn default() -> Self {
+        LabOptions {
+            etcd: EtcdMode::Auto,
+            spec: LabSpec::default(),
+        }
+    }
+}
+
+pub struct Lab {
+    topology: Topology,
+    etcd: LabEtcd,
+    faults: watch::Sender<Faults>,
+    backends: ApiServerBackends,
+    haproxy: HaproxyRuntime,
+    metrics: MetricsServer,
+    socket: PathBuf,
+}
+
+impl Lab {
+    /// Start every component under `dir` (data, logs, sockets) in the scenario's state.
+    pub async fn start(dir: &Path, options: &LabOptions) -> Result<Lab> {
+        let topology = Topology::generate(&options.spec);
+        let initial = Faults::for_scenario(options.spec.scenario, &topology);
+        // The scenario's faults are there from the start (metrics backdate them).
+        let (faults, receiver) = watch::channel(initial.clone());
+        let mut etcd = LabEtcd::start(options.etcd, dir)
+            .await
+            .wrap_err("cannot start the lab's etcd")?;
+        let backends = ApiServerBackends::start(topology.clone(), receiver.clone()).await?;
+        let servers = topology
+            .control_plane
+            .iter()
+            .map(|c| c.name.clone())
+            .zip(backends.urls())
+            .collect();
+        let socket = dir.join("haproxy.sock");
+        let haproxy = HaproxyRuntime::start(&socket, servers).await?;
+        let metrics = MetricsServer::start(topology.clone(), receiver, options.spec.seed).await?;
+        apply_etcd_faults(&topology, &mut etcd, &Faults::default(), &initial).await?;
+        Ok(Lab {
+            topology,
+            etcd,
+            faults,
+            backends,
+            haproxy,
+            metrics,
+            socket,
+        })
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn etcd_urls(&self) -> Vec<String> {
+        self.etcd.client_urls()
+    }
+
+    /// One line on what runs.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}, {} apiserver backends behind an HAProxy runtime API, metrics API",
+            self.etcd.kind(),
+            self.backends.urls().len()
+        )
+    }
+
+    /// The variables of `lab.env`.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        let etcd = self.etcd.client_urls().join(",");
+        vec![
+            ("KHA_ETCD_ENDPOINTS", etcd.clone()),
+            ("ETCDCTL_ENDPOINTS", etcd),
+            ("ETCDCTL_API", "3".into()),
+            ("KHA_PROMETHEUS_URL", self.metrics.url()),
+            ("KHA_LB_STATS", format!("unix://{}", self.socket.display())),
+            ("KHA_APISERVER_BACKENDS", self.backends.urls().join(",")),
+        ]
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.faults.borrow().clone()
+    }
+
+    /// Move every component to `next`.
+    pub async fn set_faults(&mut self, next: Faults) -> Result<()> {
+        if let Some(zone) = &next.zone_down
+            && !self.topology.zones.contains(zone)
+        {
+            return Err(color_eyre::eyre::eyre!(
+                "no zone {zone:?} (zones: {})",
+                self.topology.zones.join(", ")
+            ));
+        }
+        let before = self.faults();
+        apply_etcd_faults(&self.topology, &mut self.etcd, &before, &next).await?;
+        self.faults.send_replace(next);
+        Ok(())
+    }
+
+    /// A demo key or control request; returns what happened, for a notice.
+    pub async fn command(&mut self, cmd: LabCommand) -> String {
+        let mut next = self.faults();
+        let what = match cmd {
+            LabCommand::StopMember => return self.stop_a_member().await,
+            LabCommand::StartMember => return self.start_a_member().await,
+            LabCommand::ToggleNospace => {
+                next.etcd_nospace = !next.etcd_nospace;
+                format!(
+                    "NOSPACE alarm {}",
+                    if next.etcd_nospace {
+                        "raised"
+                    } else {
+                        "cleared"
+                    }
+                )
+            }
+            LabCommand::ToggleZone => {
+                next.zone_down = match next.zone_down {
+                    Some(_) => None,
+                    None => self.topology.zones.last().cloned(),
+                };
+                match &next.zone_down {
+                    Some(z) => format!("zone {z} lost"),
+                    None => "all zones back".to_string(),
+                }
+            }
+            LabCommand::ToggleCanary => {
+                next.canary_bad = !next.canary_bad;
+                format!(
+                    "canary error rate {}",
+                    if next.canary_bad {
+                        "at 8 %"
+                    } else {
+                        "back to normal"
+                    }
+                )
+            }
+            LabCommand::ToggleBackupStale => {
+                next.backup_stale = !next.backup_stale;
+                format!(
+                    "last good backup {}",
+                    if next.backup_stale {
+                        "3 days old"
+                    } else {
+                        "recent"
+                    }
+                )
+            }
+            LabCommand::ToggleCeph => {
+                next.ceph_degraded = !next.ceph_degraded;
+                format!(
+                    "Ceph {}",
+                    if next.ceph_degraded {
+                        "degraded: an OSD down"
+                    } else {
+                        "healthy"
+                    }
+                )
+            }
+            LabCommand::ToggleGpuHot => {
+                next.gpu_hot = !next.gpu_hot;
+                format!(
+                    "GPUs {}",
+                    if next.gpu_hot {
+                        "at 95 °C"
+                    } else {
+                        "cooled down"
+                    }
+                )
+            }
+        };
+        match self.set_faults(next).await {
+            Ok(()) => format!("lab: {what}"),
+            Err(e) => format!("lab: could not apply the fault: {e:#}"),
+        }
+    }
+
+    async fn stop_a_member(&mut self) -> String {
+        let names = self.etcd.names();
+        let running: Vec<usize> = (0..names.len())
+            .filter(|&i| self.etcd.is_running(i))
+            .collect();
+        let target = match self.etcd.leader().await {
+            Some(l) => Some(l),
+            None => running.first().copied(),
+        };
+        match target {
+            None => "lab: every etcd member is already stopped".to_string(),
+            Some(i) => match self.etcd.stop(i).await {
+                Ok(()) => format!("lab: stopped etcd member {}", names[i]),
+                Err(e) => format!("lab: could not stop {}: {e}", names[i]),
+            },
+        }
+    }
+
+    async fn start_a_member(&mut self) -> String {
+        let names = self.etcd.names();
+        // A member of a lost zone stays down until the zone comes back.
+        let down_zone = self.faults().zone_down;
+        let lost = |i: usize| {
+            self.topology
+                .control_plane
+                .get(i)
+                .is_some_and(|c| Some(&c.zone) == down_zone.as_ref())
+        };
+        match (0..names.len()).find(|&i| !self.etcd.is_running(i) && !lost(i)) {
+            None => "lab: every etcd member that can run is running".to_string(),
+            Some(i) => match self.etcd.restart(i).await {
+                Ok(()) => format!("lab: started etcd member {}", names[i]),
+                Err(e) => format!("lab: could not start {}: {e}", names[i]),
+            },
+        }
+    }
+
+    pub async fn shutdown(self) {
+        self.metrics.shutdown().await;
+        self.haproxy.shutdown().await;
+        self.backends.shutdown().await;
+        self.etcd.shutdown().await;
+    }
+}
+
+/// The etcd side of a fault change: a lost zone's member stops (and starts again when
+/// the zone returns); NOSPACE is a real alarm on the cluster.
+async fn apply_etcd_faults(
+    topology: &Topology,
+    etcd: &mut LabEtcd,
+    before: &Faults,
+    after: &Faults,
+) -> Result<()> {
+    let member_of = |zone: &Option<String>| {
+        zone.as_ref()
+            .and_then(|z| topology.control_plane.iter().position(|c| &c.zone == z))
+    };
+    if before.zone_down != after.zone_down {
+        if let Some(i) = member_of(&before.zone_down) {
+            etcd.restart(i).await?;
+        }
+        if let Some(i) = member_of(&after.zone_down) {
+            etcd.stop(i).await?;
+        }
+    }
+    if before.etcd_nospace != after.etcd_nospace {
+        etcd.set_nospace(after.etcd_nospace).await?;
+    }
+    Ok(())
+}

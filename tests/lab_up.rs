@@ -1,0 +1,226 @@
+//! `kha lab up` end to end: one fault changes every view consistently (etcd, the
+//! HAProxy runtime API, metrics), the control endpoint injects and clears faults, and
+//! SIGTERM cleans up.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::require_binary;
+
+struct LabProcess {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl LabProcess {
+    fn start(args: &[&str]) -> (LabProcess, HashMap<String, String>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(env!("CARGO_BIN_EXE_kha"))
+            .args(["lab", "up", "--dir"])
+            .arg(dir.path())
+            .args(args)
+            .env("KHA_CONFIG_DIR", "/nonexistent-kha-test")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kha lab up");
+        let lab = LabProcess { child, dir };
+        let env_file = lab.dir.path().join("lab.env");
+        let started = Instant::now();
+        while !env_file.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "lab.env never appeared"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let text = std::fs::read_to_string(&env_file).expect("read lab.env");
+        let vars = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        (lab, vars)
+    }
+}
+
+impl Drop for LabProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn curl(args: &[&str]) -> String {
+    require_binary("curl", "curl");
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "5"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn haproxy(socket: &str, command: &str) -> String {
+    let path = socket.strip_prefix("unix://").expect("unix:// socket");
+    let mut s = UnixStream::connect(path).expect("connect to the HAProxy runtime API");
+    s.write_all(format!("{command}\n").as_bytes())
+        .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+/// `status` of the row of `server` in `show stat`, found by header name.
+fn server_status(stat: &str, server: &str) -> Option<String> {
+    let mut lines = stat.lines();
+    let header: Vec<&str> = lines.next()?.trim_start_matches("# ").split(',').collect();
+    let (sv, st) = (
+        header.iter().position(|h| *h == "svname")?,
+        header.iter().position(|h| *h == "status")?,
+    );
+    lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|r| r.get(sv) == Some(&server))
+        .map(|r| r[st].to_string())
+}
+
+fn kha_status(vars: &HashMap<String, String>) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_kha"))
+        .args(["status", "--json"])
+        .env("KHA_ETCD_ENDPOINTS", &vars["KHA_ETCD_ENDPOINTS"])
+        .env("KHA_CONFIG_DIR", "/nonexistent-kha-test")
+        .output()
+        .expect("kha status");
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+fn eventually(what: &str, check: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !check() {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
+    let (mut lab, vars) = LabProcess::start(&["--etcd", "sim", "--scenario", "az-failure"]);
+    for key in [
+        "KHA_ETCD_ENDPOINTS",
+        "ETCDCTL_ENDPOINTS",
+        "KHA_PROMETHEUS_URL",
+        "KHA_LB_STATS",
+        "KHA_APISERVER_BACKENDS",
+        "KHA_LAB_CONTROL",
+    ] {
+        assert!(vars.contains_key(key), "lab.env lacks {key}: {vars:?}");
+    }
+    let control = &vars["KHA_LAB_CONTROL"];
+    let faults: serde_json::Value =
+        serde_json::from_str(&curl(&[&format!("{control}/faults")])).expect("faults json");
+    assert_eq!(faults["zone_down"], "eu-west-1c");
+
+    // etcd: the lost zone's member is down.
+    let report = kha_status(&vars);
+    assert_eq!(report["etcd"]["quorum"]["healthy"], 2, "{report:#}");
+    assert_eq!(report["etcd"]["members"][2]["healthy"], false, "{report:#}");
+    // The LB: the lost zone's apiserver goes DOWN.
+    eventually("cp-eu-west-1c DOWN in show stat", || {
+        server_status(
+            &haproxy(&vars["KHA_LB_STATS"], "show stat"),
+            "cp-eu-west-1c",
+        )
+        .as_deref()
+            == Some("DOWN")
+    });
+    // Its backend refuses connections outright.
+    let backends: Vec<&str> = vars["KHA_APISERVER_BACKENDS"].split(',').collect();
+    assert_eq!(backends.len(), 3);
+    let refused = Command::new("curl")
+        .args(["-sS", "--max-time", "2", &format!("{}/readyz", backends[2])])
+        .output()
+        .expect("curl");
+    assert!(
+        !refused.status.success(),
+        "a lost zone's apiserver must not answer"
+    );
+    assert!(curl(&[&format!("{}/readyz?verbose", backends[0])]).contains("readyz check passed"));
+    // Metrics: the zone's node is reported NotReady by an alert.
+    let alerts = curl(&[&format!("{}/api/v1/alerts", vars["KHA_PROMETHEUS_URL"])]);
+    assert!(alerts.contains("KubeNodeNotReady"), "{alerts}");
+
+    // Clear every fault through the control endpoint: every view recovers.
+    let cleared = curl(&["-X", "PUT", "-d", "{}", &format!("{control}/faults")]);
+    assert!(cleared.contains("\"zone_down\":null"), "{cleared}");
+    eventually("3/3 etcd members healthy", || {
+        kha_status(&vars)["etcd"]["quorum"]["healthy"] == 3
+    });
+    eventually("cp-eu-west-1c UP", || {
+        server_status(
+            &haproxy(&vars["KHA_LB_STATS"], "show stat"),
+            "cp-eu-west-1c",
+        )
+        .as_deref()
+            == Some("UP")
+    });
+    let alerts = curl(&[&format!("{}/api/v1/alerts", vars["KHA_PROMETHEUS_URL"])]);
+    assert!(!alerts.contains("KubeNodeNotReady"), "{alerts}");
+
+    // A command by name, and a bad request gets a clear error.
+    let message = curl(&["-X", "POST", &format!("{control}/commands/toggle-nospace")]);
+    assert!(message.contains("NOSPACE alarm raised"), "{message}");
+    eventually("the NOSPACE alarm in kha status", || {
+        kha_status(&vars)["etcd"]["alarms"]
+            .to_string()
+            .contains("NOSPACE")
+    });
+    let bad = curl(&[
+        "-X",
+        "PUT",
+        "-d",
+        "{\"zone_down\": \"mars-1a\"}",
+        &format!("{control}/faults"),
+    ]);
+    assert!(bad.contains("no zone \\\"mars-1a\\\""), "{bad}");
+
+    // SIGTERM: the lab stops and removes lab.env.
+    let pid = lab.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = lab.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "kha lab up ignored SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(
+        !lab.dir.path().join("lab.env").exists(),
+        "lab.env removed on shutdown"
+    );
+}
