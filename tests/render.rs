@@ -324,7 +324,10 @@ fn demo_before_the_lab_is_up_says_starting() {
     state.etcd.endpoints.clear();
     let screen = text(&draw(&state, &theme("default"), 80, 24));
     assert!(screen.contains("starting the lab…"), "{screen}");
-    update(&mut state, Msg::EtcdEndpoints(vec!["http://127.0.0.1:1".into()]));
+    update(
+        &mut state,
+        Msg::EtcdEndpoints(vec!["http://127.0.0.1:1".into()]),
+    );
     let screen = text(&draw(&state, &theme("default"), 80, 24));
     assert!(screen.contains("connecting… 1 endpoints"), "{screen}");
 }
