@@ -6,6 +6,7 @@
 #   openssl                   (TLS tests issue a CA and certificates)
 #   curl                      (lab HTTP API tests)
 #   haproxy                   (the lab's HAProxy runtime API is compared with a real one)
+#   kubectl                   (the lab's Kubernetes API is driven with the real kubectl)
 # protoc is NOT needed: scripts/protoc uses the vendored binary (see .cargo/config.toml).
 set -euo pipefail
 want=()
@@ -15,6 +16,11 @@ command -v tmux    >/dev/null 2>&1 || want+=(tmux)
 command -v openssl >/dev/null 2>&1 || want+=(openssl)
 command -v curl    >/dev/null 2>&1 || want+=(curl)
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
+if ! command -v kubectl >/dev/null 2>&1; then
+  # Debian's own kubernetes-client is far too old (1.20); the kubectl package comes from
+  # the Kubernetes apt repository (pkgs.k8s.io), which the machine must have configured.
+  want+=(kubectl)
+fi
 if [ ${#want[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -72,6 +72,21 @@ fn curl(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn kubectl(vars: &HashMap<String, String>, args: &[&str]) -> String {
+    require_binary("kubectl", "kubectl");
+    let out = Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", &vars["KUBECONFIG"])
+        .output()
+        .expect("run kubectl");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn haproxy(socket: &str, command: &str) -> String {
     let path = socket.strip_prefix("unix://").expect("unix:// socket");
     let mut s = UnixStream::connect(path).expect("connect to the HAProxy runtime API");
@@ -160,6 +175,24 @@ fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
         "a lost zone's apiserver must not answer"
     );
     assert!(curl(&[&format!("{}/readyz?verbose", backends[0])]).contains("readyz check passed"));
+    // Kubernetes: kubectl (a real client) sees the lost zone's nodes NotReady and its GPU node gone.
+    let nodes = kubectl(&vars, &["get", "nodes", "--no-headers"]);
+    assert!(
+        nodes
+            .lines()
+            .any(|l| l.starts_with("cp-eu-west-1c ") && l.contains("NotReady")),
+        "{nodes}"
+    );
+    assert!(
+        nodes
+            .lines()
+            .any(|l| l.starts_with("cp-eu-west-1a ") && l.contains(" Ready")),
+        "{nodes}"
+    );
+    assert!(
+        !nodes.contains("gpu-eu-west-1c"),
+        "the lost zone's GPU node is gone:\n{nodes}"
+    );
     // Metrics: the zone's node is reported NotReady by an alert.
     let alerts = curl(&[&format!("{}/api/v1/alerts", vars["KHA_PROMETHEUS_URL"])]);
     assert!(alerts.contains("KubeNodeNotReady"), "{alerts}");
@@ -180,6 +213,11 @@ fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
     });
     let alerts = curl(&[&format!("{}/api/v1/alerts", vars["KHA_PROMETHEUS_URL"])]);
     assert!(!alerts.contains("KubeNodeNotReady"), "{alerts}");
+    let nodes = kubectl(&vars, &["get", "nodes", "--no-headers"]);
+    assert!(
+        !nodes.contains("NotReady") && nodes.contains("gpu-eu-west-1c"),
+        "{nodes}"
+    );
 
     // A command by name, and a bad request gets a clear error.
     let message = curl(&["-X", "POST", &format!("{control}/commands/toggle-nospace")]);

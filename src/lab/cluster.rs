@@ -2,14 +2,18 @@
 //! them at once so each view (etcd, backends, LB, metrics) tells the same story.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
-use color_eyre::eyre::{Result, WrapErr};
+use color_eyre::eyre::{Result, WrapErr, eyre};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use super::etcd::{EtcdMode, LabEtcd};
+use super::kube::{KubeApiConfig, KubeApiServer, Store};
 use super::lb::{ApiServerBackends, HaproxyRuntime};
 use super::metrics::MetricsServer;
-use super::topology::{Faults, LabSpec, Topology};
+use super::topology::{Faults, LabSpec, Rng, Topology};
+use super::world;
 use crate::model::LabCommand;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +33,11 @@ impl Default for LabOptions {
 
 pub struct Lab {
     topology: Topology,
+    spec: LabSpec,
+    store: Store,
+    kube: KubeApiServer,
+    kubeconfig: PathBuf,
+    churn: Option<JoinHandle<()>>,
     etcd: LabEtcd,
     faults: watch::Sender<Faults>,
     backends: ApiServerBackends,
@@ -56,10 +65,38 @@ impl Lab {
             .collect();
         let socket = dir.join("haproxy.sock");
         let haproxy = HaproxyRuntime::start(&socket, servers).await?;
-        let metrics = MetricsServer::start(topology.clone(), receiver, options.spec.seed).await?;
+        let metrics =
+            MetricsServer::start(topology.clone(), receiver.clone(), options.spec.seed).await?;
         apply_etcd_faults(&topology, &mut etcd, &Faults::default(), &initial).await?;
+
+        let spec = options.spec.clone();
+        let store = Store::new();
+        let objects = world::objects(&topology, &spec, &initial, SystemTime::now());
+        store
+            .put_many(objects)
+            .map_err(|e| eyre!("cannot load the lab's objects: {e}"))?;
+        let config = KubeApiConfig {
+            token: random_token(),
+            ..KubeApiConfig::default()
+        };
+        let kube = KubeApiServer::start(store.clone(), config).await?;
+        let kubeconfig = dir.join("kubeconfig");
+        kube.write_kubeconfig(&kubeconfig)?;
+        let churn = (spec.churn > 0.0).then(|| {
+            tokio::spawn(churn(
+                topology.clone(),
+                spec.clone(),
+                store.clone(),
+                receiver,
+            ))
+        });
         Ok(Lab {
             topology,
+            spec,
+            store,
+            kube,
+            kubeconfig,
+            churn,
             etcd,
             faults,
             backends,
@@ -80,8 +117,9 @@ impl Lab {
     /// One line on what runs.
     pub fn describe(&self) -> String {
         format!(
-            "{}, {} apiserver backends behind an HAProxy runtime API, metrics API",
+            "{}, Kubernetes API at {}, {} apiserver backends behind an HAProxy runtime API, metrics API",
             self.etcd.kind(),
+            self.kube.https_url(),
             self.backends.urls().len()
         )
     }
@@ -93,6 +131,7 @@ impl Lab {
             ("KHA_ETCD_ENDPOINTS", etcd.clone()),
             ("ETCDCTL_ENDPOINTS", etcd),
             ("ETCDCTL_API", "3".into()),
+            ("KUBECONFIG", self.kubeconfig.display().to_string()),
             ("KHA_PROMETHEUS_URL", self.metrics.url()),
             ("KHA_LB_STATS", format!("unix://{}", self.socket.display())),
             ("KHA_APISERVER_BACKENDS", self.backends.urls().join(",")),
@@ -115,6 +154,22 @@ impl Lab {
         }
         let before = self.faults();
         apply_etcd_faults(&self.topology, &mut self.etcd, &before, &next).await?;
+        let (upserts, removals) = world::fault_changes(
+            &self.topology,
+            &self.spec,
+            &before,
+            &next,
+            SystemTime::now(),
+        );
+        for object in upserts {
+            self.store
+                .put(object)
+                .map_err(|e| eyre!("cannot apply the fault to the objects: {e}"))?;
+        }
+        for r in removals {
+            self.store
+                .remove(&r.api_version, &r.kind, r.namespace.as_deref(), &r.name);
+        }
         self.faults.send_replace(next);
         Ok(())
     }
@@ -235,6 +290,10 @@ impl Lab {
     }
 
     pub async fn shutdown(self) {
+        if let Some(churn) = self.churn {
+            churn.abort();
+        }
+        self.kube.shutdown().await;
         self.metrics.shutdown().await;
         self.haproxy.shutdown().await;
         self.backends.shutdown().await;
@@ -266,4 +325,39 @@ async fn apply_etcd_faults(
         etcd.set_nospace(after.etcd_nospace).await?;
     }
     Ok(())
+}
+
+/// Delivers `spec.churn` small object changes per second to watchers.
+async fn churn(topology: Topology, spec: LabSpec, store: Store, faults: watch::Receiver<Faults>) {
+    let mut rng = Rng::new(spec.seed ^ 0xC0FFEE);
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(
+        1.0 / spec.churn.clamp(0.001, 10_000.0),
+    ));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let current = faults.borrow().clone();
+        let change = world::churn_change(&topology, &spec, &current, &mut rng, SystemTime::now());
+        if !change.is_null() {
+            let _ = store.put(change);
+        }
+    }
+}
+
+/// A bearer token nobody can guess from outside this process (the lab is loopback-only,
+/// but other local users should not be able to drive it).
+fn random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut token = String::from("kha-lab-");
+    for _ in 0..4 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        token.push_str(&format!("{:016x}", h.finish()));
+    }
+    token
 }

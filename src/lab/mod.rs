@@ -9,9 +9,11 @@ pub mod control;
 pub mod etcd;
 pub mod etcd_real;
 pub mod etcd_sim;
+pub mod kube;
 pub mod lb;
 pub mod metrics;
 pub mod topology;
+pub mod world;
 
 use std::path::Path;
 

@@ -187,10 +187,12 @@ impl Topology {
         let workers = (0..spec.nodes)
             .map(|i| {
                 let zi = i % zones.len();
+                // Unique per zone: the k-th worker of the zone.
+                let k = i / zones.len();
                 WorkerNode {
                     name: format!("worker-{}-{:05}", &zones[zi][zones[zi].len() - 1..], i),
                     zone: zones[zi].clone(),
-                    ip: format!("10.{}.{}.{}", 1 + zi, 16 + (i / 250) % 200, 10 + i % 240),
+                    ip: format!("10.{}.{}.{}", 1 + zi, 16 + k / 240, 10 + k % 240),
                 }
             })
             .collect();
@@ -259,6 +261,13 @@ mod tests {
             assert_eq!(t.workers.iter().filter(|w| &w.zone == z).count(), 3);
         }
         assert_eq!(t, Topology::generate(&spec));
+        let big = Topology::generate(&LabSpec {
+            nodes: 10_000,
+            ..LabSpec::default()
+        });
+        let ips: std::collections::HashSet<&str> =
+            big.workers.iter().map(|w| w.ip.as_str()).collect();
+        assert_eq!(ips.len(), 10_000, "worker IPs are unique");
         let f = Faults::for_scenario(Scenario::AzFailure, &t);
         assert_eq!(f.zone_down.as_deref(), Some("eu-west-1c"));
     }

@@ -1,0 +1,79 @@
+//! The lab's Kubernetes API server: a generic object server on 127.0.0.1 that real
+//! clients (kubectl, kube-rs) cannot tell from kube-apiserver for what they use.
+//!
+//! The [`Store`] holds every object as JSON with one global resourceVersion counter and a
+//! bounded event history; [`KubeApiServer`] serves it on one port in plain HTTP and TLS
+//! (the kubeconfig it writes uses `https://`, since kubectl sends bearer tokens only over
+//! TLS) with bearer-token auth: discovery, get/list (label and field selectors,
+//! `limit`/`continue`), watch (resourceVersion, bookmarks, 410 after compaction),
+//! create/update/delete, merge, JSON and strategic-merge patches, the `status` and
+//! `scale` subresources, pod evictions that honour PodDisruptionBudgets,
+//! SelfSubjectAccessReviews, server-side Tables for kubectl, the protobuf bodies kubectl's
+//! typed clients send, and 403s from [`DenyRule`]s. The lab's world (src/lab/world)
+//! decides what the objects are; this module only serves them.
+
+mod clock;
+mod collection;
+mod crds;
+mod discovery;
+mod events;
+mod eviction;
+mod jsonpath;
+mod list;
+mod metadata;
+mod openapi;
+mod patch;
+mod printers;
+mod protobuf;
+mod rbac;
+mod request;
+mod resources;
+mod scale;
+mod selectors;
+mod server;
+mod status;
+mod store;
+mod strategic;
+mod table;
+mod tls;
+mod verbs;
+mod watch;
+
+pub use server::KubeApiServer;
+pub use store::{Store, StoreError};
+
+/// A rule that forbids verbs on a resource (for RBAC tests); `namespace` `None` means in
+/// every namespace and at the cluster scope. `"*"` in `verbs`, `group` or `resource`
+/// matches anything; a subresource is named `"pods/eviction"`, `"rollouts/status"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DenyRule {
+    pub verbs: Vec<String>,
+    pub group: String,
+    pub resource: String,
+    pub namespace: Option<String>,
+}
+
+/// Who the server thinks the client is and what it may not do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KubeApiConfig {
+    /// The bearer token every request must carry.
+    pub token: String,
+    /// The user name in 403 messages and access reviews, e.g. `kha-lab-admin`.
+    pub user: String,
+    /// Requests matching any of these get 403 Forbidden.
+    pub deny: Vec<DenyRule>,
+}
+
+impl Default for KubeApiConfig {
+    fn default() -> Self {
+        KubeApiConfig {
+            token: "kha-lab-token".to_string(),
+            user: "kha-lab-admin".to_string(),
+            deny: Vec::new(),
+        }
+    }
+}
+
+/// The Kubernetes version the lab's API server reports (kubectl warns beyond ±1 minor).
+/// The lab cluster runs one Kubernetes version everywhere (apiserver, backends, kubelets).
+pub const SERVER_VERSION: &str = crate::lab::lb::KUBERNETES_VERSION;
