@@ -13,6 +13,7 @@ use crate::config::keymap::Keymap;
 use crate::config::theme::Theme;
 use crate::config::{ConfigFile, ConfigProblem, Paths, pick, split_list};
 use crate::lab::control::LabRequest;
+use crate::lab::kube::DenyRule;
 use crate::lab::topology::{LabSpec, Scenario};
 use crate::lab::{EtcdMode, Lab, LabOptions};
 use crate::model::etcd::EtcdSettings;
@@ -117,6 +118,10 @@ pub struct LabArgs {
     /// Seed of the simulation (same seed, same cluster).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Forbid requests on the lab's Kubernetes API: VERBS:RESOURCE[.GROUP][:NAMESPACE],
+    /// e.g. `list,watch:rollouts.argoproj.io:shop` (repeatable).
+    #[arg(long)]
+    pub deny: Vec<DenyRule>,
 }
 
 impl LabArgs {
@@ -130,6 +135,7 @@ impl LabArgs {
                 churn: self.churn.max(0.0),
                 seed: self.seed,
             },
+            deny: self.deny.clone(),
         }
     }
 }

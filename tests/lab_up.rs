@@ -134,7 +134,14 @@ fn eventually(what: &str, check: impl Fn() -> bool) {
 
 #[test]
 fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
-    let (mut lab, vars) = LabProcess::start(&["--etcd", "sim", "--scenario", "az-failure"]);
+    let (mut lab, vars) = LabProcess::start(&[
+        "--etcd",
+        "sim",
+        "--scenario",
+        "az-failure",
+        "--deny",
+        "list,watch:rollouts.argoproj.io:shop",
+    ]);
     for key in [
         "KHA_ETCD_ENDPOINTS",
         "ETCDCTL_ENDPOINTS",
@@ -192,6 +199,46 @@ fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
     assert!(
         !nodes.contains("gpu-eu-west-1c"),
         "the lost zone's GPU node is gone:\n{nodes}"
+    );
+    // RBAC from --deny: kubectl says no, and the request gets kubectl's Forbidden message.
+    assert_eq!(
+        kubectl(
+            &vars,
+            &[
+                "auth",
+                "can-i",
+                "list",
+                "rollouts.argoproj.io",
+                "-n",
+                "default"
+            ]
+        )
+        .trim(),
+        "yes"
+    );
+    let out = Command::new("kubectl")
+        .args([
+            "auth",
+            "can-i",
+            "list",
+            "rollouts.argoproj.io",
+            "-n",
+            "shop",
+        ])
+        .env("KUBECONFIG", &vars["KUBECONFIG"])
+        .output()
+        .expect("kubectl");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "no");
+    let out = Command::new("kubectl")
+        .args(["get", "rollouts.argoproj.io", "-n", "shop"])
+        .env("KUBECONFIG", &vars["KUBECONFIG"])
+        .output()
+        .expect("kubectl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Error from server (Forbidden)")
+            && stderr.contains("cannot list resource \"rollouts\""),
+        "{stderr}"
     );
     // Metrics: the zone's node is reported NotReady by an alert.
     let alerts = curl(&[&format!("{}/api/v1/alerts", vars["KHA_PROMETHEUS_URL"])]);

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::etcd::{EtcdMode, LabEtcd};
-use super::kube::{KubeApiConfig, KubeApiServer, Store};
+use super::kube::{DenyRule, KubeApiConfig, KubeApiServer, Store};
 use super::lb::{ApiServerBackends, HaproxyRuntime};
 use super::metrics::MetricsServer;
 use super::topology::{Faults, LabSpec, Rng, Topology};
@@ -20,6 +20,8 @@ use crate::model::LabCommand;
 pub struct LabOptions {
     pub etcd: EtcdMode,
     pub spec: LabSpec,
+    /// Requests the lab's Kubernetes API forbids (RBAC tests and demos).
+    pub deny: Vec<DenyRule>,
 }
 
 impl Default for LabOptions {
@@ -27,6 +29,7 @@ impl Default for LabOptions {
         LabOptions {
             etcd: EtcdMode::Auto,
             spec: LabSpec::default(),
+            deny: Vec::new(),
         }
     }
 }
@@ -77,6 +80,7 @@ impl Lab {
             .map_err(|e| eyre!("cannot load the lab's objects: {e}"))?;
         let config = KubeApiConfig {
             token: random_token(),
+            deny: options.deny.clone(),
             ..KubeApiConfig::default()
         };
         let kube = KubeApiServer::start(store.clone(), config).await?;

@@ -53,6 +53,43 @@ pub struct DenyRule {
     pub namespace: Option<String>,
 }
 
+impl std::str::FromStr for DenyRule {
+    type Err = String;
+
+    /// `VERBS:RESOURCE[.GROUP][:NAMESPACE]`, e.g. `list,watch:rollouts.argoproj.io:shop`
+    /// or `patch:nodes` (core group, every namespace).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let mut parts = text.split(':');
+        let (Some(verbs), Some(resource)) = (parts.next(), parts.next()) else {
+            return Err(format!(
+                "{text:?}: expected VERBS:RESOURCE[.GROUP][:NAMESPACE]"
+            ));
+        };
+        let namespace = parts.next().filter(|n| !n.is_empty()).map(str::to_string);
+        if parts.next().is_some() {
+            return Err(format!("{text:?}: too many ':'"));
+        }
+        let verbs: Vec<String> = verbs
+            .split(',')
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect();
+        if verbs.is_empty() || resource.is_empty() {
+            return Err(format!("{text:?}: give at least one verb and a resource"));
+        }
+        let (resource, group) = match resource.split_once('.') {
+            Some((r, g)) => (r.to_string(), g.to_string()),
+            None => (resource.to_string(), String::new()),
+        };
+        Ok(DenyRule {
+            verbs,
+            group,
+            resource,
+            namespace,
+        })
+    }
+}
+
 /// Who the server thinks the client is and what it may not do.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KubeApiConfig {
@@ -77,3 +114,27 @@ impl Default for KubeApiConfig {
 /// The Kubernetes version the lab's API server reports (kubectl warns beyond ±1 minor).
 /// The lab cluster runs one Kubernetes version everywhere (apiserver, backends, kubelets).
 pub const SERVER_VERSION: &str = crate::lab::lb::KUBERNETES_VERSION;
+
+#[cfg(test)]
+mod deny_rule_tests {
+    use super::DenyRule;
+
+    #[test]
+    fn deny_rules_parse_from_the_command_line_form() {
+        let r: DenyRule = "list,watch:rollouts.argoproj.io:shop".parse().unwrap();
+        assert_eq!(r.verbs, ["list", "watch"]);
+        assert_eq!(
+            (
+                r.resource.as_str(),
+                r.group.as_str(),
+                r.namespace.as_deref()
+            ),
+            ("rollouts", "argoproj.io", Some("shop"))
+        );
+        let r: DenyRule = "patch:nodes".parse().unwrap();
+        assert_eq!((r.group.as_str(), r.namespace), ("", None));
+        assert!("nodes".parse::<DenyRule>().is_err());
+        assert!(":nodes".parse::<DenyRule>().is_err());
+        assert!("get:pods:a:b".parse::<DenyRule>().is_err());
+    }
+}
