@@ -309,3 +309,44 @@ fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
         "lab.env removed on shutdown"
     );
 }
+
+/// `--churn R` delivers about R object changes a second to a real watcher (kube-rs).
+#[tokio::test(flavor = "multi_thread")]
+async fn churn_reaches_watchers() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::config::{KubeConfigOptions, Kubeconfig};
+    use kube::runtime::watcher::{self, Event};
+
+    let (_lab, vars) = LabProcess::start(&["--etcd", "sim", "--churn", "40"]);
+    let kubeconfig = Kubeconfig::read_from(&vars["KUBECONFIG"]).expect("read the lab kubeconfig");
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .expect("kubeconfig");
+    let client = kube::Client::try_from(config).expect("client");
+    let api: kube::Api<Pod> = kube::Api::all(client);
+    let mut stream = watcher::watcher(api, watcher::Config::default()).boxed();
+    // Skip the initial list, then count changes for two seconds.
+    let mut changes = 0;
+    let mut listed = false;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut window_end = None;
+    while let Ok(Some(event)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        match event.expect("watch event") {
+            Event::InitDone => {
+                listed = true;
+                window_end = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+            }
+            Event::Apply(_) | Event::Delete(_) if listed => changes += 1,
+            _ => {}
+        }
+        if window_end.is_some_and(|end| tokio::time::Instant::now() >= end) {
+            break;
+        }
+    }
+    assert!(listed, "the watcher never finished its initial list");
+    assert!(
+        changes >= 20,
+        "expected about 80 pod changes in 2 s at --churn 40 (some hit nodes), saw {changes}"
+    );
+}
