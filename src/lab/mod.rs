@@ -4,6 +4,7 @@
 //! runtime API, and a Prometheus/Thanos-compatible metrics API, all derived from one
 //! seeded [`topology::Topology`] and the [`topology::Faults`] in force.
 
+pub mod civil;
 pub mod cluster;
 pub mod control;
 pub mod etcd;
