@@ -17,6 +17,26 @@ struct RealMember {
     child: Option<Child>,
 }
 
+impl RealMember {
+    /// The process was started and has since ended (e.g. its port was taken).
+    fn exited(&self) -> bool {
+        // `try_wait` needs `&mut self`; the process state in /proc does not. An exited,
+        // not yet reaped child is a zombie ('Z'); a reaped one has no /proc entry.
+        let Some(pid) = self.child.as_ref().and_then(|c| c.id()) else {
+            return false;
+        };
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => {
+                stat.rsplit(')')
+                    .next()
+                    .and_then(|rest| rest.split_whitespace().next())
+                    == Some("Z")
+            }
+            Err(_) => true,
+        }
+    }
+}
+
 pub struct RealEtcdCluster {
     members: Vec<RealMember>,
     initial_cluster: String,
@@ -41,7 +61,29 @@ pub fn find_etcd() -> Option<PathBuf> {
 impl RealEtcdCluster {
     /// Start `n` members with data and logs under `dir`, and wait until every member
     /// answers (at most 30 s).
+    /// Start `n` members with data and logs under `dir`, and wait until they form one
+    /// cluster (at most 30 s). Ports are picked free just before etcd binds them, so a
+    /// busy machine can take one in between: then the cluster is started again on fresh
+    /// ports (three attempts).
     pub async fn start(dir: &Path, n: usize) -> Result<Self> {
+        let mut last = None;
+        for attempt in 1..=3 {
+            let attempt_dir = dir.join(format!("etcd-{attempt}"));
+            std::fs::create_dir_all(&attempt_dir)
+                .wrap_err_with(|| format!("cannot create {}", attempt_dir.display()))?;
+            let cluster = Self::start_once(&attempt_dir, n).await?;
+            match cluster.wait_ready(Duration::from_secs(20)).await {
+                Ok(()) => return Ok(cluster),
+                Err(e) => {
+                    cluster.shutdown().await;
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| eyre!("etcd cluster did not start")))
+    }
+
+    async fn start_once(dir: &Path, n: usize) -> Result<Self> {
         let binary = find_etcd()
             .ok_or_else(|| eyre!("`etcd` not found on PATH: apt-get install etcd-server"))?;
         let mut members = Vec::new();
@@ -69,7 +111,6 @@ impl RealEtcdCluster {
         for i in 0..n {
             cluster.start_member(i).await?;
         }
-        cluster.wait_ready(Duration::from_secs(30)).await?;
         Ok(cluster)
     }
 
@@ -158,39 +199,66 @@ impl RealEtcdCluster {
         Ok(())
     }
 
-    /// Wait until every running member answers a status request.
+    /// Wait until every running member is alive, answers for the same cluster, sees a
+    /// leader, and lists all members as started.
     pub async fn wait_ready(&self, limit: Duration) -> Result<()> {
         let started = Instant::now();
+        let logs = || {
+            self.members
+                .iter()
+                .map(|m| m.log.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         loop {
-            let mut ready = true;
-            for (i, url) in self.client_urls().iter().enumerate() {
-                if !self.is_running(i) {
-                    continue;
-                }
-                let ok = match etcd_client::Client::connect([url], None).await {
-                    Ok(mut c) => {
-                        matches!(tokio::time::timeout(Duration::from_millis(500), c.status()).await, Ok(Ok(s)) if s.leader() != 0)
-                    }
-                    Err(_) => false,
-                };
-                ready &= ok;
+            if let Some(m) = self.members.iter().find(|m| m.exited()) {
+                return Err(eyre!(
+                    "etcd member {} exited during start-up; see {}",
+                    m.name,
+                    logs()
+                ));
             }
-            if ready {
+            if self.forms_one_cluster().await {
                 return Ok(());
             }
             if started.elapsed() > limit {
-                let logs: Vec<String> = self
-                    .members
-                    .iter()
-                    .map(|m| m.log.display().to_string())
-                    .collect();
                 return Err(eyre!(
                     "etcd cluster not ready after {limit:?}; see {}",
-                    logs.join(", ")
+                    logs()
                 ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    async fn forms_one_cluster(&self) -> bool {
+        let mut cluster_id = None;
+        for (i, url) in self.client_urls().iter().enumerate() {
+            if !self.is_running(i) {
+                continue;
+            }
+            let Ok(mut c) = etcd_client::Client::connect([url], None).await else {
+                return false;
+            };
+            let wait = Duration::from_millis(500);
+            let (Ok(Ok(status)), Ok(Ok(list))) = (
+                tokio::time::timeout(wait, c.status()).await,
+                tokio::time::timeout(wait, c.member_list()).await,
+            ) else {
+                return false;
+            };
+            let id = status.header().map(|h| h.cluster_id());
+            let names: Vec<&str> = list.members().iter().map(|m| m.name()).collect();
+            let ours = self
+                .members
+                .iter()
+                .all(|m| names.contains(&m.name.as_str()))
+                && names.len() == self.members.len();
+            if status.leader() == 0 || !ours || cluster_id.get_or_insert(id) != &id {
+                return false;
+            }
+        }
+        true
     }
 
     pub async fn shutdown(mut self) {

@@ -84,6 +84,9 @@ pub struct EtcdProber {
     known: Vec<KnownMember>,
     clients: HashMap<String, Client>,
     backoff: HashMap<String, (Backoff, String)>,
+    /// The cluster the first member list came from. An endpoint that answers for
+    /// another cluster (an address reused after a member died) is not trusted.
+    cluster_id: Option<u64>,
 }
 
 impl EtcdProber {
@@ -119,6 +122,7 @@ impl EtcdProber {
             known,
             clients: HashMap::new(),
             backoff: HashMap::new(),
+            cluster_id: None,
         })
     }
 
@@ -148,6 +152,7 @@ impl EtcdProber {
         let member_list_error = self.refresh_members().await.err();
         let now = Instant::now();
         let timeout = self.config.timeout;
+        let expected = self.cluster_id;
         let mut jobs = Vec::new();
         for member in self.known.clone() {
             let waiting = self
@@ -167,7 +172,9 @@ impl EtcdProber {
                         Err(vec![last, format!("next attempt in {wait:.0}s")])
                     }
                     (None, Err(e)) => Err(vec![e]),
-                    (None, Ok(client)) => Ok(probe_member(client, &member.endpoint, timeout).await),
+                    (None, Ok(client)) => {
+                        Ok(probe_member(client, &member.endpoint, timeout, expected).await)
+                    }
                 };
                 (member, result)
             });
@@ -273,13 +280,22 @@ impl EtcdProber {
             }
         }
         let timeout = self.config.timeout;
+        let expected = self.cluster_id;
         let mut attempts = Vec::new();
         for e in &endpoints {
             if let Ok(client) = self.client(e).await {
                 attempts.push(Box::pin(async move {
                     let mut client = client;
                     match tokio::time::timeout(timeout, client.member_list()).await {
-                        Ok(Ok(list)) => Ok(list),
+                        Ok(Ok(list)) => {
+                            let id = list.header().map(|h| h.cluster_id());
+                            match (expected, id) {
+                                (Some(want), Some(got)) if want != got => {
+                                    Err(format!("answers for another etcd cluster ({got:x})"))
+                                }
+                                _ => Ok(list),
+                            }
+                        }
                         Ok(Err(err)) => Err(describe(&err)),
                         Err(_) => Err(format!("no answer within {timeout:?}")),
                     }
@@ -293,6 +309,9 @@ impl EtcdProber {
             Ok((list, _)) => list,
             Err(last) => return Err(format!("member list unavailable: {last}")),
         };
+        if self.cluster_id.is_none() {
+            self.cluster_id = list.header().map(|h| h.cluster_id());
+        }
         let mut known = Vec::new();
         for m in list.members() {
             let Some(endpoint) = m.client_urls().first() else {
@@ -328,7 +347,12 @@ struct MemberProbe {
     errors: Vec<String>,
 }
 
-async fn probe_member(client: Client, endpoint: &str, timeout: Duration) -> MemberProbe {
+async fn probe_member(
+    client: Client,
+    endpoint: &str,
+    timeout: Duration,
+    cluster: Option<u64>,
+) -> MemberProbe {
     let mut errors = Vec::new();
     // A refused connection is reported at once and precisely; the gRPC channel would
     // only say "timed out" after the full deadline.
@@ -360,6 +384,21 @@ async fn probe_member(client: Client, endpoint: &str, timeout: Duration) -> Memb
     );
     let mut member_id = None;
     let status = match status {
+        Ok(Ok(s))
+            if cluster.is_some_and(|want| s.header().is_some_and(|h| h.cluster_id() != want)) =>
+        {
+            let got = s.header().map(|h| h.cluster_id()).unwrap_or_default();
+            errors.push(format!(
+                "status: answers for another etcd cluster ({got:x})"
+            ));
+            return MemberProbe {
+                member_id: None,
+                status: None,
+                health: None,
+                alarms: vec![],
+                errors,
+            };
+        }
         Ok(Ok(s)) => {
             member_id = s.header().map(|h| h.member_id());
             errors.extend(s.errors().iter().map(|e| e.trim().to_string()));
