@@ -525,3 +525,36 @@ pub async fn run(mut prober: EtcdProber, interval: Duration, tx: mpsc::Sender<Ms
         tokio::time::sleep(interval.saturating_sub(started.elapsed())).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::etcd_sim::SimEtcdCluster;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_endpoint_of_another_cluster_is_not_trusted() {
+        let cluster = SimEtcdCluster::start(3).await.expect("sim cluster");
+        let mut prober =
+            EtcdProber::new(EtcdSourceConfig::new(cluster.client_urls())).expect("prober");
+        let first = prober.probe().await;
+        assert_eq!(first.quorum().healthy, 3);
+        assert!(
+            prober.cluster_id.is_some(),
+            "the first member list pins the cluster"
+        );
+
+        // As if every address now belonged to a different etcd cluster.
+        prober.cluster_id = prober.cluster_id.map(|id| id ^ 1);
+        let obs = prober.probe().await;
+        let error = obs.member_list_error.clone().unwrap_or_default();
+        assert!(error.contains("another etcd cluster"), "{error}");
+        assert_eq!(obs.quorum().healthy, 0, "{obs:#?}");
+        for m in &obs.members {
+            assert!(
+                m.errors.iter().any(|e| e.contains("another etcd cluster")),
+                "{m:?}"
+            );
+        }
+        cluster.shutdown().await;
+    }
+}
