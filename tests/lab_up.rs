@@ -350,3 +350,32 @@ async fn churn_reaches_watchers() {
         "expected about 80 pod changes in 2 s at --churn 40 (some hit nodes), saw {changes}"
     );
 }
+
+/// The DCGM series' `pod` labels name GPU pods that the Kubernetes API lists.
+#[test]
+fn gpu_metrics_name_pods_that_kubectl_lists() {
+    let (_lab, vars) = LabProcess::start(&["--etcd", "sim"]);
+    let body = curl(&[
+        "--get",
+        "--data-urlencode",
+        "query=DCGM_FI_DEV_GPU_UTIL{pod!=\"\"}",
+        &format!("{}/api/v1/query", vars["KHA_PROMETHEUS_URL"]),
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&body).expect("query json");
+    let mut named: Vec<String> = json["data"]["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .filter_map(|s| s["metric"]["pod"].as_str().map(str::to_string))
+        .collect();
+    named.sort();
+    named.dedup();
+    assert!(!named.is_empty(), "{body}");
+    let pods = kubectl(&vars, &["get", "pods", "-n", "ml", "-o", "name"]);
+    for pod in named {
+        assert!(
+            pods.lines().any(|l| l == format!("pod/{pod}")),
+            "{pod} not in:\n{pods}"
+        );
+    }
+}

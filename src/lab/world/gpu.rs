@@ -33,6 +33,17 @@ pub(super) fn ids(ctx: &Ctx) -> GpuIds {
     }
 }
 
+/// The inference pod's name on the `k`-th GPU node: what `kubectl get pods -n ml` lists
+/// and what the DCGM series' `pod` label names.
+pub(super) fn pod_name(seed: u64, k: usize) -> String {
+    let h = ids::hash_parts(seed, &["ReplicaSet", NAMESPACE, APP, IMAGE]);
+    format!(
+        "{APP}-{}-{}",
+        ids::template_hash(h),
+        ids::name_suffix(ids::mix(h, 5), k as u64)
+    )
+}
+
 /// GPUs each inference pod asks for: three quarters of a node, so a lost node's pod can
 /// never fit in what the others have left.
 pub(super) fn request(gpus: u32) -> u32 {
@@ -46,11 +57,7 @@ pub(super) fn pods_on(ctx: &Ctx, n: &NodeRef, out: &mut dyn Sink) {
     };
     let k = n.index - ctx.topo.control_plane.len();
     let ids = ids(ctx);
-    let name = format!(
-        "{}-{}",
-        ids.replica_set,
-        ids::name_suffix(ids.salt, k as u64)
-    );
+    let name = pod_name(ctx.seed, k);
     let seed = ids::hash_parts(ctx.seed, &["Pod", NAMESPACE, &name]);
     let image_id = versions::digest_ref(IMAGE);
     let containers = [Container {

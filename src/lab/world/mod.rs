@@ -183,6 +183,12 @@ pub fn fault_changes(
     (upserts, removals)
 }
 
+/// The name of the GPU inference pod on the `gpu_node`-th GPU node of the topology, so
+/// the metrics' DCGM `pod` labels name a pod the Kubernetes API lists.
+pub fn gpu_inference_pod(seed: u64, gpu_node: usize) -> String {
+    gpu::pod_name(seed, gpu_node)
+}
+
 /// One churn event for watchers: a worker pod's container restarting, or a node's
 /// periodic status report refreshing its condition heartbeats. Only nodes that are up
 /// report; deterministic from `rng`. `Value::Null` only if no node at all is up, which

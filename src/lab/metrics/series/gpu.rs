@@ -62,20 +62,9 @@ fn workload(gpus: u32, index: u32) -> Workload {
     }
 }
 
-/// The inference pod on GPU node `node_index`: `llm-inference-<hash>-<suffix>`.
-// TODO(integration): take the name from the kube view (src/lab/world/gpu.rs `pods_on`)
-// once it exposes it, so `pod` labels name pods that `kubectl get pods` lists.
+/// The inference pod on GPU node `node_index`, named as the Kubernetes view names it.
 fn inference_pod(seed: u64, node_index: usize) -> String {
-    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    let mut rng = Rng::new(seed ^ fnv1a("ml/llm-inference"));
-    let pick = |n: usize, rng: &mut Rng| -> String {
-        (0..n)
-            .map(|_| ALPHABET[(rng.next_u64() % ALPHABET.len() as u64) as usize] as char)
-            .collect()
-    };
-    let hash = pick(10, &mut rng);
-    let mut rng = Rng::new(seed ^ fnv1a(&format!("ml/llm-inference/{node_index}")));
-    format!("llm-inference-{hash}-{}", pick(5, &mut rng))
+    crate::lab::world::gpu_inference_pod(seed, node_index)
 }
 
 fn uuid(seed: u64, node: &str, index: u32) -> String {
