@@ -338,6 +338,13 @@ async fn run_demo_lab(
     };
     etcd.endpoints = lab.etcd_urls();
     let _ = tx.send(Msg::EtcdEndpoints(etcd.endpoints.clone())).await;
+    // The lab serves a Kubernetes API, metrics and an LB too; their panes come later.
+    let everything = OtherSources {
+        kubeconfig: true,
+        prometheus: true,
+        lb_stats: true,
+    };
+    let _ = tx.send(Msg::OtherSources(everything)).await;
     let _ = tx
         .send(Msg::Notice(format!("lab up: {}", lab.describe())))
         .await;

@@ -331,3 +331,19 @@ fn demo_before_the_lab_is_up_says_starting() {
     let screen = text(&draw(&state, &theme("default"), 80, 24));
     assert!(screen.contains("connecting… 1 endpoints"), "{screen}");
 }
+
+#[test]
+fn configured_sources_without_a_pane_say_so_instead_of_asking_for_setup() {
+    let mut state = state_with(Some(observation(Scenario::Healthy)));
+    update(
+        &mut state,
+        Msg::OtherSources(kha::model::OtherSources {
+            kubeconfig: true,
+            prometheus: true,
+            lb_stats: true,
+        }),
+    );
+    let screen = text(&draw(&state, &theme("default"), 80, 24));
+    assert!(screen.contains("not in this build yet"), "{screen}");
+    assert!(!screen.contains("set KUBECONFIG"), "{screen}");
+}

@@ -170,6 +170,8 @@ pub enum Msg {
     Etcd(EtcdObservation),
     /// The endpoints became known later (the demo lab started after the first frame).
     EtcdEndpoints(Vec<String>),
+    /// Other sources became configured later (the demo lab serves all of them).
+    OtherSources(OtherSources),
     Action(Action),
     /// The clock moved (ages and staleness are derived from `State::now`).
     Tick(SystemTime),
@@ -258,6 +260,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::EtcdEndpoints(endpoints) => {
             state.etcd.configured = true;
             state.etcd.endpoints = endpoints;
+            Vec::new()
+        }
+        Msg::OtherSources(sources) => {
+            state.other_sources = sources;
             Vec::new()
         }
         Msg::Tick(now) => {
