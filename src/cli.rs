@@ -239,12 +239,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
     let started = Instant::now();
     let settings = Settings::resolve(&cli.global)?;
     match cli.command {
-        None => {
-            if settings.etcd.endpoints.is_empty() {
-                // Still start: the cockpit says what is not configured.
-            }
-            run_tui(settings, None, started).await
-        }
+        // Without endpoints the cockpit still starts and says what is not configured.
+        None => run_tui(settings, None, started).await,
         Some(Command::Status { json }) => status(&settings, json).await,
         Some(Command::Demo { etcd, lab }) => demo(settings, lab.options(etcd), started).await,
         Some(Command::Lab {
