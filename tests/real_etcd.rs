@@ -177,8 +177,18 @@ async fn prober_follows_a_member_restart() {
     );
 
     etcd.stop_member(2).await.expect("stop");
-    let obs = prober.probe().await;
+    // If the stopped member led, the survivors answer "leader changed" until they
+    // have elected a new leader (about a second with the lab's election timeout).
+    let started = Instant::now();
+    let obs = loop {
+        let obs = prober.probe().await;
+        if obs.quorum().healthy == 2 || started.elapsed() > Duration::from_secs(10) {
+            break obs;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert_eq!(obs.quorum().healthy, 2, "{obs:#?}");
+    assert!(!obs.members[2].is_healthy(), "{obs:#?}");
     let _ = prober.probe().await; // second failure: the endpoint backs off
 
     etcd.start_member(2).await.expect("start");
