@@ -2,5 +2,5 @@
 # Run the cockpit against the embedded lab (a simulated HA cluster on loopback).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh demo
 exec cargo run --release --locked -- demo "$@"

@@ -1,32 +1,42 @@
 #!/usr/bin/env bash
-# Install the system packages kha's demo and tests use, when missing (Debian/Ubuntu).
-#   etcd-server  -> etcd      (real 3-member cluster in tests; `kha demo` uses it when present)
-#   etcd-client  -> etcdctl   (checks that kha's simulated etcd speaks the real protocol)
-#   tmux                      (end-to-end tests drive the real TUI in tmux)
-#   openssl                   (TLS tests issue a CA and certificates)
-#   curl                      (lab HTTP API tests)
-#   haproxy                   (the lab's HAProxy runtime API is compared with a real one)
-#   kubectl                   (the lab's Kubernetes API is driven with the real kubectl)
+# Install the system packages kha needs, when missing (Debian/Ubuntu).
+#   scripts/deps.sh demo   `kha demo` needs none: it simulates etcd when `etcd` is absent,
+#                          and uses real etcd processes when etcd-server is installed.
+#   scripts/deps.sh test   everything the test suite drives for real:
+#     etcd-server  -> etcd      (a real 3-member cluster; kill/SIGSTOP members)
+#     etcd-client  -> etcdctl   (checks that kha's simulated etcd speaks the real protocol)
+#     tmux                      (end-to-end tests drive the real TUI in tmux)
+#     openssl                   (TLS tests issue a CA and certificates)
+#     curl                      (lab HTTP API tests)
+#     haproxy                   (the lab's HAProxy runtime API is compared with a real one)
+#     kubectl                   (the lab's Kubernetes API is driven with the real kubectl)
 # protoc is NOT needed: scripts/protoc uses the vendored binary (see .cargo/config.toml).
 set -euo pipefail
+purpose=${1:-test}
 want=()
-command -v etcd    >/dev/null 2>&1 || want+=(etcd-server)
-command -v etcdctl >/dev/null 2>&1 || want+=(etcd-client)
-command -v tmux    >/dev/null 2>&1 || want+=(tmux)
-command -v openssl >/dev/null 2>&1 || want+=(openssl)
-command -v curl    >/dev/null 2>&1 || want+=(curl)
-command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
-if ! command -v kubectl >/dev/null 2>&1; then
-  # Debian's own kubernetes-client is far too old (1.20); the kubectl package comes from
-  # the Kubernetes apt repository (pkgs.k8s.io), which the machine must have configured.
-  want+=(kubectl)
+if [ "$purpose" = test ]; then
+  command -v etcd    >/dev/null 2>&1 || want+=(etcd-server)
+  command -v etcdctl >/dev/null 2>&1 || want+=(etcd-client)
+  command -v tmux    >/dev/null 2>&1 || want+=(tmux)
+  command -v openssl >/dev/null 2>&1 || want+=(openssl)
+  command -v curl    >/dev/null 2>&1 || want+=(curl)
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
+  command -v kubectl >/dev/null 2>&1 || want+=(kubectl)
 fi
 if [ ${#want[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "kha: installing ${want[*]}" >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${want[@]}"
+  if ! DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${want[@]}"; then
+    case " ${want[*]} " in
+      *" kubectl "*)
+        # Debian's own kubernetes-client is far too old (1.20): kubectl comes from the
+        # Kubernetes apt repository (https://pkgs.k8s.io), which must be configured.
+        echo "kha: could not install ${want[*]}; for kubectl add the pkgs.k8s.io apt repository" >&2 ;;
+    esac
+    exit 1
+  fi
 fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "kha: cargo not found. Install Rust with rustup (https://rustup.rs), then re-run." >&2
