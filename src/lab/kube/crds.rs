@@ -68,7 +68,7 @@ const LAB_CRDS: &[Crd] = &[
         plural: "schedules",
         short_names: &[],
         categories: &[],
-        status: false,
+        status: true,
         scale: None,
         columns: &[
             ("Status", "string", ".status.phase"),

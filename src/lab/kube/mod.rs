@@ -39,6 +39,7 @@ mod tls;
 mod verbs;
 mod watch;
 
+pub use crds::lab_crds;
 pub use server::KubeApiServer;
 pub use store::{Store, StoreError};
 
