@@ -185,15 +185,7 @@ impl Lab {
             LabCommand::StopMember => return self.stop_a_member().await,
             LabCommand::StartMember => return self.start_a_member().await,
             LabCommand::ToggleNospace => {
-                next.etcd_nospace = !next.etcd_nospace;
-                format!(
-                    "NOSPACE alarm {}",
-                    if next.etcd_nospace {
-                        "raised"
-                    } else {
-                        "cleared"
-                    }
-                )
+                toggle(&mut next.etcd_nospace, "NOSPACE alarm", "raised", "cleared")
             }
             LabCommand::ToggleZone => {
                 next.zone_down = match next.zone_down {
@@ -205,49 +197,26 @@ impl Lab {
                     None => "all zones back".to_string(),
                 }
             }
-            LabCommand::ToggleCanary => {
-                next.canary_bad = !next.canary_bad;
-                format!(
-                    "canary error rate {}",
-                    if next.canary_bad {
-                        "at 8 %"
-                    } else {
-                        "back to normal"
-                    }
-                )
-            }
-            LabCommand::ToggleBackupStale => {
-                next.backup_stale = !next.backup_stale;
-                format!(
-                    "last good backup {}",
-                    if next.backup_stale {
-                        "3 days old"
-                    } else {
-                        "recent"
-                    }
-                )
-            }
-            LabCommand::ToggleCeph => {
-                next.ceph_degraded = !next.ceph_degraded;
-                format!(
-                    "Ceph {}",
-                    if next.ceph_degraded {
-                        "degraded: an OSD down"
-                    } else {
-                        "healthy"
-                    }
-                )
-            }
+            LabCommand::ToggleCanary => toggle(
+                &mut next.canary_bad,
+                "canary error rate",
+                "at 8 %",
+                "back to normal",
+            ),
+            LabCommand::ToggleBackupStale => toggle(
+                &mut next.backup_stale,
+                "last good backup",
+                "3 days old",
+                "recent",
+            ),
+            LabCommand::ToggleCeph => toggle(
+                &mut next.ceph_degraded,
+                "Ceph",
+                "degraded: an OSD down",
+                "healthy",
+            ),
             LabCommand::ToggleGpuHot => {
-                next.gpu_hot = !next.gpu_hot;
-                format!(
-                    "GPUs {}",
-                    if next.gpu_hot {
-                        "at 95 °C"
-                    } else {
-                        "cooled down"
-                    }
-                )
+                toggle(&mut next.gpu_hot, "GPUs", "at 95 °C", "cooled down")
             }
         };
         match self.set_faults(next).await {
@@ -364,4 +333,10 @@ fn random_token() -> String {
         token.push_str(&format!("{:016x}", h.finish()));
     }
     token
+}
+
+/// Flip a fault and say what it is now: `toggle(&mut f.gpu_hot, "GPUs", "at 95 °C", "cooled down")`.
+fn toggle(flag: &mut bool, what: &str, on: &str, off: &str) -> String {
+    *flag = !*flag;
+    format!("{what} {}", if *flag { on } else { off })
 }
