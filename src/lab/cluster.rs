@@ -74,9 +74,14 @@ impl Lab {
 
         let spec = options.spec.clone();
         let store = Store::new();
-        let objects = world::objects(&topology, &spec, &initial, SystemTime::now());
+        // Generating and encoding 150,000 pods is most of a big lab's start: one part
+        // per core.
+        let parts = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let now = SystemTime::now();
         store
-            .put_many(objects)
+            .load(parts, |part, emit| {
+                world::for_each_object_part(&topology, &spec, &initial, now, part, parts, emit)
+            })
             .map_err(|e| eyre!("cannot load the lab's objects: {e}"))?;
         let config = KubeApiConfig {
             token: random_token(),

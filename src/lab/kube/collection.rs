@@ -4,15 +4,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use serde_json::Value;
-
+use super::object::StoredObject;
 use super::resources::ResourceInfo;
 use super::store::ObjectKey;
 
 /// The objects of one resource.
 pub struct Collection {
     pub info: Arc<ResourceInfo>,
-    pub objects: HashMap<ObjectKey, Arc<Value>>,
+    pub objects: HashMap<ObjectKey, Arc<StoredObject>>,
     /// Keys in namespace/name order; `None` after keys were added or removed.
     order: Mutex<Option<Arc<Vec<ObjectKey>>>>,
 }
@@ -39,7 +38,7 @@ impl Collection {
         keys
     }
 
-    pub fn insert(&mut self, key: ObjectKey, obj: Arc<Value>) {
+    pub fn insert(&mut self, key: ObjectKey, obj: Arc<StoredObject>) {
         if self.objects.insert(key, obj).is_none() {
             *self.order.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
         }
@@ -57,7 +56,7 @@ impl Collection {
         keys: &'a [ObjectKey],
         namespace: Option<&'a str>,
         after: Option<&ObjectKey>,
-    ) -> impl Iterator<Item = &'a Arc<Value>> + 'a {
+    ) -> impl Iterator<Item = &'a Arc<StoredObject>> + 'a {
         let start = keys.partition_point(|k| {
             after.is_some_and(|a| k <= a) || namespace.is_some_and(|ns| k.0.as_str() < ns)
         });

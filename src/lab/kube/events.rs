@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, OnceLock};
 
+use super::object::StoredObject;
 use bytes::Bytes;
-use serde_json::Value;
 use tokio::sync::broadcast;
 
 /// The kind of change a watch event reports.
@@ -31,10 +31,10 @@ pub struct WatchEvent {
     /// [`ResourceInfo::qualified`] of the object's resource.
     pub resource: Arc<str>,
     pub resource_version: u64,
-    pub object: Arc<Value>,
+    pub object: Arc<StoredObject>,
     /// The object before a MODIFIED change (watches with selectors turn changes
     /// that enter or leave the selection into ADDED or DELETED).
-    pub previous: Option<Arc<Value>>,
+    pub previous: Option<Arc<StoredObject>>,
     encoded: OnceLock<Bytes>,
 }
 
@@ -43,8 +43,8 @@ impl WatchEvent {
         event_type: EventType,
         resource: Arc<str>,
         rv: u64,
-        object: Arc<Value>,
-        previous: Option<Arc<Value>>,
+        object: Arc<StoredObject>,
+        previous: Option<Arc<StoredObject>>,
     ) -> Self {
         WatchEvent {
             event_type,
@@ -59,19 +59,20 @@ impl WatchEvent {
     /// `{"type":"ADDED","object":{...}}\n`, serialised once for all watchers.
     pub fn json_line(&self) -> Bytes {
         self.encoded
-            .get_or_init(|| {
-                let mut buf = Vec::with_capacity(256);
-                buf.extend_from_slice(b"{\"type\":\"");
-                buf.extend_from_slice(self.event_type.as_str().as_bytes());
-                buf.extend_from_slice(b"\",\"object\":");
-                if serde_json::to_writer(&mut buf, &*self.object).is_err() {
-                    buf.extend_from_slice(b"null");
-                }
-                buf.extend_from_slice(b"}\n");
-                Bytes::from(buf)
-            })
+            .get_or_init(|| event_line(self.event_type.as_str(), self.object.json()))
             .clone()
     }
+}
+
+/// `{"type":TYPE,"object":OBJECT}\n` around an already serialised object.
+pub fn event_line(event_type: &str, object: &[u8]) -> Bytes {
+    let mut buf = Vec::with_capacity(object.len() + 40);
+    buf.extend_from_slice(b"{\"type\":\"");
+    buf.extend_from_slice(event_type.as_bytes());
+    buf.extend_from_slice(b"\",\"object\":");
+    buf.extend_from_slice(object);
+    buf.extend_from_slice(b"}\n");
+    Bytes::from(buf)
 }
 
 /// A watch's starting point: the objects or events it must send first, and the

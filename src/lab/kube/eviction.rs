@@ -32,7 +32,7 @@ pub fn evict(
             .ok_or_else(|| ApiError::not_found(pods, name))?;
         let phase = pod["status"]["phase"].as_str().unwrap_or("");
         let terminal = matches!(phase, "Succeeded" | "Failed");
-        let budgets: Vec<Arc<Value>> = if terminal {
+        let budgets: Vec<Value> = if terminal {
             Vec::new()
         } else {
             tx.list_namespace(&pdbs, namespace)

@@ -2,8 +2,6 @@
 //! that expire (410) once the history is compacted past them, and the JSON, Table and
 //! metadata-only representations, serialised in one pass.
 
-use std::sync::Arc;
-
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use bytes::Bytes;
@@ -72,19 +70,23 @@ pub fn list(
                 &format!("{}List", info.kind),
                 info.api_version(),
                 &meta,
-                &page.items,
+                &page.items.iter().map(|o| o.json()).collect::<Vec<_>>(),
             )?,
         },
-        Output::Table => Reply::json(
-            200,
-            &table::table(info, &page.items, q.include_object, meta, true),
-        ),
+        Output::Table => {
+            let objects: Vec<Value> = page.items.iter().map(|o| o.value()).collect();
+            Reply::json(
+                200,
+                &table::table(info, &objects, q.include_object, meta, true),
+            )
+        }
         Output::Metadata => {
-            let items: Vec<Arc<Value>> = page
+            let items: Vec<Vec<u8>> = page
                 .items
                 .iter()
-                .map(|o| Arc::new(table::partial_metadata(o)))
-                .collect();
+                .map(|o| serde_json::to_vec(&table::partial_metadata(&o.value())))
+                .collect::<Result<_, _>>()
+                .map_err(|e| ApiError::internal(e.to_string()))?;
             Reply::Json {
                 code: 200,
                 body: list_json("PartialObjectMetadataList", "meta.k8s.io/v1", &meta, &items)?,
@@ -93,14 +95,15 @@ pub fn list(
     })
 }
 
-/// Serialises a list in one pass, without copying the items.
-pub fn list_json(
+/// A list around already serialised items, in one buffer.
+pub fn list_json<T: AsRef<[u8]>>(
     kind: &str,
     api_version: &str,
     meta: &Value,
-    items: &[Arc<Value>],
+    items: &[T],
 ) -> Result<Bytes, ApiError> {
-    let mut buf = Vec::with_capacity(256 + items.len() * 2048);
+    let size: usize = items.iter().map(|i| i.as_ref().len() + 1).sum();
+    let mut buf = Vec::with_capacity(256 + size);
     let head = json!({"kind": kind, "apiVersion": api_version, "metadata": meta});
     let internal = |e: serde_json::Error| ApiError::internal(e.to_string());
     serde_json::to_writer(&mut buf, &head).map_err(internal)?;
@@ -110,7 +113,7 @@ pub fn list_json(
         if i > 0 {
             buf.push(b',');
         }
-        serde_json::to_writer(&mut buf, &**item).map_err(internal)?;
+        buf.extend_from_slice(item.as_ref());
     }
     buf.extend_from_slice(b"]}");
     Ok(Bytes::from(buf))

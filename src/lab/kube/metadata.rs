@@ -105,24 +105,10 @@ fn spec_differs(old: &Value, new: &Value) -> bool {
     old_count != new_count
 }
 
-/// `metadata.resourceVersion` as a number.
-pub fn resource_version_of(obj: &Value) -> Option<u64> {
-    obj["metadata"]["resourceVersion"].as_str()?.parse().ok()
-}
-
 pub fn set_resource_version(obj: &mut Value, rv: u64) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.insert("resourceVersion".into(), Value::String(rv.to_string()));
     }
-}
-
-/// The store key of a stored object.
-pub fn object_key(obj: &Value) -> Option<ObjectKey> {
-    let meta = &obj["metadata"];
-    Some((
-        meta["namespace"].as_str().unwrap_or_default().to_string(),
-        meta["name"].as_str()?.to_string(),
-    ))
 }
 
 /// Random-looking, unique UUIDv4-shaped uids (splitmix64 over a per-store seed).

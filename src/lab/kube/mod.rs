@@ -21,6 +21,7 @@ mod eviction;
 mod jsonpath;
 mod list;
 mod metadata;
+mod object;
 mod openapi;
 mod patch;
 mod printers;

@@ -101,28 +101,40 @@ impl ResourceInfo {
 
     /// Whether `name` is a field this resource's list accepts in a fieldSelector.
     pub fn supports_field(&self, name: &str) -> bool {
-        if matches!(name, "metadata.name" | "metadata.namespace") {
-            return true;
-        }
+        matches!(name, "metadata.name" | "metadata.namespace")
+            || self.indexed_fields().contains(&name)
+    }
+
+    /// The fields, besides metadata.name and metadata.namespace, that the real server
+    /// accepts in a field selector for this resource (and the store indexes).
+    pub fn indexed_fields(&self) -> &'static [&'static str] {
         match (self.group.as_str(), self.plural.as_str()) {
-            ("", "pods") => matches!(
-                name,
-                "spec.nodeName"
-                    | "spec.restartPolicy"
-                    | "spec.schedulerName"
-                    | "spec.serviceAccountName"
-                    | "spec.hostNetwork"
-                    | "status.phase"
-                    | "status.podIP"
-                    | "status.nominatedNodeName"
-            ),
-            ("", "nodes") => name == "spec.unschedulable",
-            ("", "namespaces") => name == "status.phase",
-            ("", "events") => {
-                name.starts_with("involvedObject.")
-                    || matches!(name, "reason" | "reportingComponent" | "source" | "type")
-            }
-            _ => false,
+            ("", "pods") => &[
+                "spec.nodeName",
+                "spec.restartPolicy",
+                "spec.schedulerName",
+                "spec.serviceAccountName",
+                "spec.hostNetwork",
+                "status.phase",
+                "status.podIP",
+                "status.nominatedNodeName",
+            ],
+            ("", "nodes") => &["spec.unschedulable"],
+            ("", "namespaces") => &["status.phase"],
+            ("", "events") => &[
+                "involvedObject.kind",
+                "involvedObject.namespace",
+                "involvedObject.name",
+                "involvedObject.uid",
+                "involvedObject.apiVersion",
+                "involvedObject.resourceVersion",
+                "involvedObject.fieldPath",
+                "reason",
+                "reportingComponent",
+                "source",
+                "type",
+            ],
+            _ => &[],
         }
     }
 }

@@ -2,6 +2,8 @@
 //! (`spec.nodeName=n1,status.phase!=Running`) with kube-apiserver's semantics: `!=` and
 //! `notin` also match objects without the label.
 
+use std::borrow::Cow;
+
 use serde_json::Value;
 
 use super::resources::ResourceInfo;
@@ -87,10 +89,9 @@ impl LabelSelector {
     }
 
     /// Whether an object's `metadata.labels` satisfy every requirement.
-    pub fn matches(&self, obj: &Value) -> bool {
-        let labels = obj["metadata"]["labels"].as_object();
+    pub fn matches(&self, obj: &(impl Selectable + ?Sized)) -> bool {
         self.requirements.iter().all(|r| {
-            let value = labels.and_then(|l| l.get(&r.key)).and_then(Value::as_str);
+            let value = obj.label(&r.key);
             match (&r.op, value) {
                 (Op::Exists, v) => v.is_some(),
                 (Op::DoesNotExist, v) => v.is_none(),
@@ -287,15 +288,33 @@ impl FieldSelector {
         Ok(FieldSelector { terms })
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
+    pub fn matches(&self, obj: &(impl Selectable + ?Sized)) -> bool {
         self.terms
             .iter()
-            .all(|(field, equal, want)| (field_value(obj, field) == *want) == *equal)
+            .all(|(field, equal, want)| (obj.field(field) == want.as_str()) == *equal)
+    }
+}
+
+/// What selectors read of an object: a JSON tree, or a stored object's index.
+pub trait Selectable {
+    /// The value of label `key`, if the object has it.
+    fn label(&self, key: &str) -> Option<&str>;
+    /// The object's value for a supported field selector (empty when absent).
+    fn field(&self, name: &str) -> Cow<'_, str>;
+}
+
+impl Selectable for Value {
+    fn label(&self, key: &str) -> Option<&str> {
+        self["metadata"]["labels"].get(key).and_then(Value::as_str)
+    }
+
+    fn field(&self, name: &str) -> Cow<'_, str> {
+        field_value(self, name)
     }
 }
 
 /// An object's value for a field selector, as the apiserver's field sets render it.
-fn field_value(obj: &Value, field: &str) -> String {
+pub fn field_value<'a>(obj: &'a Value, field: &str) -> Cow<'a, str> {
     let path = if field == "source" {
         "source.component"
     } else {
@@ -306,13 +325,13 @@ fn field_value(obj: &Value, field: &str) -> String {
         v = &v[part];
     }
     match v {
-        Value::String(s) => s.clone(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Bool(b) => Cow::Borrowed(if *b { "true" } else { "false" }),
+        Value::Number(n) => Cow::Owned(n.to_string()),
         Value::Null if matches!(field, "spec.unschedulable" | "spec.hostNetwork") => {
-            "false".to_string()
+            Cow::Borrowed("false")
         }
-        _ => String::new(),
+        _ => Cow::Borrowed(""),
     }
 }
 

@@ -1,9 +1,11 @@
-//! The object store behind the lab's API server: every object as JSON, keyed by resource
-//! and namespace/name, one global resourceVersion counter, a bounded event history for
-//! watches that resume from a resourceVersion, and a broadcast channel that fans events
-//! out to open watches. Objects are immutable once stored (`Arc<Value>`), so lists and
-//! watches share them without copying. Each resource's objects sit in a hash map; the
-//! namespace/name order lists need is an index rebuilt on demand after keys come or go.
+//! The object store behind the lab's API server: every object as serialised JSON with
+//! a small index ([`StoredObject`]), keyed by resource and namespace/name, one global
+//! resourceVersion counter, a bounded event history for watches that resume from a
+//! resourceVersion, and a broadcast channel that fans events out to open watches.
+//! Objects are immutable once stored (`Arc<StoredObject>`), so lists and watches share
+//! them without copying. Each resource's objects sit in a hash map; the namespace/name
+//! order lists need is an index rebuilt on demand after keys come or go. The initial
+//! world is loaded in parallel ([`Store::load`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -16,8 +18,9 @@ use super::clock;
 use super::collection::Collection;
 use super::crds;
 pub use super::events::{EventType, Expired, Subscription, WatchEvent};
-use super::metadata::{UidSource, complete_metadata, set_resource_version};
-pub use super::metadata::{object_key, resource_version_of};
+use super::metadata::{UidSource, complete_metadata};
+use super::object::BulkEncoder;
+pub use super::object::StoredObject;
 use super::resources::{Registry, ResourceInfo};
 
 /// Events kept for watches that resume from an older resourceVersion.
@@ -69,7 +72,7 @@ pub enum Change {
 /// One page of a list.
 pub struct Page {
     pub resource_version: u64,
-    pub items: Vec<Arc<Value>>,
+    pub items: Vec<Arc<StoredObject>>,
     /// Where the next page starts (after this key), when there is one.
     pub next: Option<ObjectKey>,
 }
@@ -160,7 +163,76 @@ impl Store {
         let mut state = self.write_lock();
         let (info, key) = state.locate(&obj)?;
         let stored = state.commit(&self.shared.events, &info, key, Change::Put(obj), false)?;
-        Ok(stored.map(|o| (*o).clone()).unwrap_or(Value::Null))
+        Ok(stored.map(|o| o.value()).unwrap_or(Value::Null))
+    }
+
+    /// Loads the initial objects of a store nobody watches yet, generated and encoded
+    /// on `parts` threads: `produce(part, emit)` hands part `part`'s objects to `emit`.
+    /// Every object gets the same resourceVersion and no watch events are recorded (a
+    /// watch from before the load gets 410 Gone). CustomResourceDefinitions go through
+    /// the ordinary write path so their kinds get served; objects of a kind that is not
+    /// served yet when the load starts are an error. Returns how many objects loaded.
+    pub fn load(
+        &self,
+        parts: usize,
+        produce: impl Fn(usize, &mut dyn FnMut(Value)) + Sync,
+    ) -> Result<usize, StoreError> {
+        let (registry, rv) = {
+            let mut state = self.write_lock();
+            state.rv += 1;
+            (state.registry.clone(), state.rv)
+        };
+        let encoded: Vec<Result<Vec<Loaded>, StoreError>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..parts.max(1))
+                .map(|part| {
+                    let registry = &registry;
+                    let produce = &produce;
+                    scope.spawn(move || encode_part(registry, rv, |emit| produce(part, emit)))
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| {
+                    w.join().unwrap_or_else(|_| {
+                        Err(StoreError::Invalid("a loader thread panicked".into()))
+                    })
+                })
+                .collect()
+        });
+        let mut state = self.write_lock();
+        state.unrecorded = true;
+        let mut count = 0;
+        let mut result = Ok(());
+        for part in encoded {
+            let part = match part {
+                Ok(part) => part,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            for loaded in part {
+                count += 1;
+                match loaded {
+                    Loaded::Object(info, obj) => {
+                        if let Some(c) = state.collections.get_mut(info.qualified()) {
+                            c.insert(obj.key().clone(), Arc::new(obj));
+                        }
+                    }
+                    Loaded::Definition(info, key, obj) => {
+                        if let Err(e) =
+                            state.commit(&self.shared.events, &info, key, Change::Put(obj), false)
+                        {
+                            result = Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        state.unrecorded = false;
+        state.history.clear();
+        state.oldest_rv = state.rv;
+        result.map(|()| count)
     }
 
     /// Loads many objects under one lock (the lab's initial world, benchmarks). Stops at
@@ -182,7 +254,7 @@ impl Store {
                 _ => state.locate(&obj).map(|(info, _)| info),
             };
             result = info.and_then(|info| {
-                let key = state.key_of(&info, &obj)?;
+                let key = key_of(&info, &obj)?;
                 state.commit(&self.shared.events, &info, key, Change::Put(obj), false)?;
                 last = Some(info);
                 Ok(())
@@ -213,10 +285,10 @@ impl Store {
                 name: name.to_string(),
             });
         };
-        let mut obj = (*old).clone();
+        let mut obj = old.value();
         f(&mut obj);
         let stored = state.commit(&self.shared.events, &info, key, Change::Put(obj), false)?;
-        Ok(stored.map(|o| (*o).clone()).unwrap_or(Value::Null))
+        Ok(stored.map(|o| o.value()).unwrap_or(Value::Null))
     }
 
     /// Deletes an object; emits DELETED. Returns what was stored.
@@ -234,7 +306,7 @@ impl Store {
             .commit(&self.shared.events, &info, key, Change::Delete, false)
             .ok()
             .flatten()
-            .map(|o| (*o).clone())
+            .map(|o| o.value())
     }
 
     /// One object, if stored.
@@ -248,7 +320,7 @@ impl Store {
         let state = self.read();
         let info = state.resolve_kind(api_version, kind).ok()?;
         let key = (namespace_key(&info, namespace), name.to_string());
-        state.object(&info, &key).map(|o| (*o).clone())
+        state.object(&info, &key).map(|o| o.value())
     }
 
     /// Every object of a kind, in namespace/name order.
@@ -262,9 +334,7 @@ impl Store {
             .get(info.qualified())
             .map(|c| {
                 let keys = c.ordered_keys();
-                c.ordered(&keys, None, None)
-                    .map(|o| (**o).clone())
-                    .collect()
+                c.ordered(&keys, None, None).map(|o| o.value()).collect()
             })
             .unwrap_or_default()
     }
@@ -303,7 +373,11 @@ impl Store {
         self.read().registry.by_kind(api_version, kind)
     }
 
-    pub(crate) fn get_arc(&self, info: &ResourceInfo, key: &ObjectKey) -> Option<Arc<Value>> {
+    pub(crate) fn get_arc(
+        &self,
+        info: &ResourceInfo,
+        key: &ObjectKey,
+    ) -> Option<Arc<StoredObject>> {
         self.read().object(info, key)
     }
 
@@ -314,11 +388,11 @@ impl Store {
         info: &ResourceInfo,
         key: ObjectKey,
         dry_run: bool,
-        decide: impl FnOnce(Option<&Arc<Value>>) -> Result<Change, E>,
-    ) -> Result<Option<Arc<Value>>, E> {
+        decide: impl FnOnce(Option<&Value>) -> Result<Change, E>,
+    ) -> Result<Option<Arc<StoredObject>>, E> {
         let mut state = self.write_lock();
         let info = state.resolve_kind(info.api_version(), &info.kind)?;
-        let old = state.object(&info, &key);
+        let old = state.object(&info, &key).map(|o| o.value());
         let change = decide(old.as_ref())?;
         Ok(state.commit(&self.shared.events, &info, key, change, dry_run)?)
     }
@@ -343,7 +417,7 @@ impl Store {
         namespace: Option<&str>,
         after: Option<&ObjectKey>,
         limit: Option<usize>,
-        keep: impl Fn(&Value) -> bool,
+        keep: impl Fn(&StoredObject) -> bool,
     ) -> Page {
         let state = self.read();
         let mut page = Page {
@@ -361,7 +435,7 @@ impl Store {
                 continue;
             }
             if page.items.len() == limit {
-                page.next = page.items.last().and_then(|o| object_key(o));
+                page.next = page.items.last().map(|o| o.key().clone());
                 break;
             }
             page.items.push(obj.clone());
@@ -400,11 +474,10 @@ impl Store {
                         let keys = c.ordered_keys();
                         c.ordered(&keys, None, None)
                             .map(|o| {
-                                let rv = resource_version_of(o).unwrap_or(state.rv);
                                 Arc::new(WatchEvent::new(
                                     EventType::Added,
                                     resource.clone(),
-                                    rv,
+                                    o.resource_version(),
                                     o.clone(),
                                     None,
                                 ))
@@ -434,19 +507,19 @@ pub struct Transaction<'a> {
 }
 
 impl Transaction<'_> {
-    pub fn get(&self, info: &ResourceInfo, key: &ObjectKey) -> Option<Arc<Value>> {
-        self.state.object(info, key)
+    pub fn get(&self, info: &ResourceInfo, key: &ObjectKey) -> Option<Value> {
+        self.state.object(info, key).map(|o| o.value())
     }
 
     /// Every object of `info` in `namespace`.
-    pub fn list_namespace(&self, info: &ResourceInfo, namespace: &str) -> Vec<Arc<Value>> {
+    pub fn list_namespace(&self, info: &ResourceInfo, namespace: &str) -> Vec<Value> {
         let Some(c) = self.state.collections.get(info.qualified()) else {
             return Vec::new();
         };
         c.objects
             .iter()
             .filter(|(k, _)| k.0 == namespace)
-            .map(|(_, o)| o.clone())
+            .map(|(_, o)| o.value())
             .collect()
     }
 
@@ -455,7 +528,7 @@ impl Transaction<'_> {
         info: &Arc<ResourceInfo>,
         key: ObjectKey,
         change: Change,
-    ) -> Result<Option<Arc<Value>>, StoreError> {
+    ) -> Result<Option<Arc<StoredObject>>, StoreError> {
         self.state.commit(self.events, info, key, change, false)
     }
 }
@@ -476,35 +549,11 @@ impl State {
         let api_version = obj["apiVersion"].as_str().unwrap_or_default();
         let kind = obj["kind"].as_str().unwrap_or_default();
         let info = self.resolve_kind(api_version, kind)?;
-        let key = self.key_of(&info, obj)?;
+        let key = key_of(&info, obj)?;
         Ok((info, key))
     }
 
-    /// The namespace/name key of an object of `info`.
-    fn key_of(&self, info: &ResourceInfo, obj: &Value) -> Result<ObjectKey, StoreError> {
-        let meta = &obj["metadata"];
-        let name = meta["name"]
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .ok_or(StoreError::MissingName)?;
-        let namespace = if info.namespaced {
-            meta["namespace"]
-                .as_str()
-                .filter(|n| !n.is_empty())
-                .ok_or_else(|| {
-                    StoreError::Invalid(format!(
-                        "{} \"{name}\": metadata.namespace: Required value",
-                        info.qualified()
-                    ))
-                })?
-                .to_string()
-        } else {
-            String::new()
-        };
-        Ok((namespace, name.to_string()))
-    }
-
-    fn object(&self, info: &ResourceInfo, key: &ObjectKey) -> Option<Arc<Value>> {
+    fn object(&self, info: &ResourceInfo, key: &ObjectKey) -> Option<Arc<StoredObject>> {
         self.collections
             .get(info.qualified())?
             .objects
@@ -519,7 +568,7 @@ impl State {
         key: ObjectKey,
         change: Change,
         dry_run: bool,
-    ) -> Result<Option<Arc<Value>>, StoreError> {
+    ) -> Result<Option<Arc<StoredObject>>, StoreError> {
         let resource = info.qualified();
         let old = self.object(info, &key);
         match change {
@@ -533,9 +582,7 @@ impl State {
                 if let Some(c) = self.collections.get_mut(resource) {
                     c.remove(&key);
                 }
-                let mut gone = (*old).clone();
-                set_resource_version(&mut gone, rv);
-                let gone = Arc::new(gone);
+                let gone = Arc::new(old.restamped(info, rv)?);
                 self.record(events, EventType::Deleted, resource, rv, gone.clone(), None);
                 if resource == "customresourcedefinitions.apiextensions.k8s.io" {
                     self.uninstall_crd(events, &key.1);
@@ -543,9 +590,10 @@ impl State {
                 Ok(Some(gone))
             }
             Change::Put(mut obj) => {
-                complete_metadata(&mut self.uids, info, &key, old.as_deref(), &mut obj)?;
+                let old_value = old.as_ref().map(|o| o.value());
+                complete_metadata(&mut self.uids, info, &key, old_value.as_ref(), &mut obj)?;
                 if let Some(old) = &old
-                    && **old == obj
+                    && old_value.as_ref() == Some(&obj)
                 {
                     return Ok(Some(old.clone()));
                 }
@@ -560,12 +608,13 @@ impl State {
                     })?;
                 }
                 if dry_run {
-                    return Ok(Some(Arc::new(obj)));
+                    let rv = old.as_ref().map_or(0, |o| o.resource_version());
+                    return Ok(Some(Arc::new(StoredObject::encode(info, key, rv, obj)?)));
                 }
+                let is_crd_value = is_crd.then(|| obj.clone());
                 self.rv += 1;
                 let rv = self.rv;
-                set_resource_version(&mut obj, rv);
-                let obj = Arc::new(obj);
+                let obj = Arc::new(StoredObject::encode(info, key.clone(), rv, obj)?);
                 if let Some(c) = self.collections.get_mut(resource) {
                     c.insert(key, obj.clone());
                 }
@@ -575,8 +624,8 @@ impl State {
                     EventType::Added
                 };
                 self.record(events, event_type, resource, rv, obj.clone(), old);
-                if is_crd {
-                    self.install_crd(&obj)?;
+                if let Some(crd) = is_crd_value {
+                    self.install_crd(&crd)?;
                 }
                 Ok(Some(obj))
             }
@@ -589,8 +638,8 @@ impl State {
         event_type: EventType,
         resource: &str,
         rv: u64,
-        object: Arc<Value>,
-        previous: Option<Arc<Value>>,
+        object: Arc<StoredObject>,
+        previous: Option<Arc<StoredObject>>,
     ) {
         if self.unrecorded {
             self.history.clear();
@@ -631,12 +680,14 @@ impl State {
             return;
         };
         let keys = collection.ordered_keys();
-        let objects: Vec<Arc<Value>> = collection.ordered(&keys, None, None).cloned().collect();
+        let objects: Vec<Arc<StoredObject>> =
+            collection.ordered(&keys, None, None).cloned().collect();
         for obj in objects {
             self.rv += 1;
             let rv = self.rv;
-            let mut gone = (*obj).clone();
-            set_resource_version(&mut gone, rv);
+            let Ok(gone) = obj.restamped(&info, rv) else {
+                continue;
+            };
             self.record(
                 events,
                 EventType::Deleted,
@@ -646,6 +697,87 @@ impl State {
                 None,
             );
         }
+    }
+}
+
+/// The namespace/name key of an object of `info`.
+fn key_of(info: &ResourceInfo, obj: &Value) -> Result<ObjectKey, StoreError> {
+    let meta = &obj["metadata"];
+    let name = meta["name"]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or(StoreError::MissingName)?;
+    let namespace = if info.namespaced {
+        meta["namespace"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "{} \"{name}\": metadata.namespace: Required value",
+                    info.qualified()
+                ))
+            })?
+            .to_string()
+    } else {
+        String::new()
+    };
+    Ok((namespace, name.to_string()))
+}
+
+/// One object a loader thread prepared: encoded, or (a CRD) left for the write path.
+enum Loaded {
+    Object(Arc<ResourceInfo>, StoredObject),
+    Definition(Arc<ResourceInfo>, ObjectKey, Value),
+}
+
+/// Completes and encodes the objects `produce` emits, all at resourceVersion `rv`;
+/// stops at the first it cannot store.
+fn encode_part(
+    registry: &Registry,
+    rv: u64,
+    produce: impl FnOnce(&mut dyn FnMut(Value)),
+) -> Result<Vec<Loaded>, StoreError> {
+    let mut uids = UidSource::new();
+    let mut encoder = BulkEncoder::new(1 << 20);
+    let mut out = Vec::new();
+    let mut failed = None;
+    let mut last: Option<Arc<ResourceInfo>> = None;
+    produce(&mut |mut obj: Value| {
+        if failed.is_some() {
+            return;
+        }
+        let loaded = (|| {
+            let info = match &last {
+                Some(info) if holds(info, &obj) => info.clone(),
+                _ => {
+                    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+                    let kind = obj["kind"].as_str().unwrap_or_default();
+                    registry
+                        .by_kind(api_version, kind)
+                        .filter(|r| r.stored)
+                        .ok_or_else(|| StoreError::UnknownKind {
+                            api_version: api_version.to_string(),
+                            kind: kind.to_string(),
+                        })?
+                }
+            };
+            last = Some(info.clone());
+            let key = key_of(&info, &obj)?;
+            if info.qualified() == "customresourcedefinitions.apiextensions.k8s.io" {
+                return Ok(Loaded::Definition(info, key, obj));
+            }
+            complete_metadata(&mut uids, &info, &key, None, &mut obj)?;
+            let stored = encoder.encode(&info, key, rv, obj)?;
+            Ok(Loaded::Object(info, stored))
+        })();
+        match loaded {
+            Ok(l) => out.push(l),
+            Err(e) => failed = Some(e),
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(out),
     }
 }
 

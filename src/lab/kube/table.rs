@@ -3,8 +3,6 @@
 //! shows NAME STATUS ROLES AGE VERSION INTERNAL-IP ...) and the CRD's
 //! additionalPrinterColumns for custom resources.
 
-use std::sync::Arc;
-
 use serde_json::{Value, json};
 
 use super::clock::{format_rfc3339, human_duration, now_unix, parse_rfc3339};
@@ -164,7 +162,7 @@ fn columns(info: &ResourceInfo) -> Vec<Value> {
 /// A Table of `objects`; `column_definitions` false for watch events after the first.
 pub fn table(
     info: &ResourceInfo,
-    objects: &[Arc<Value>],
+    objects: &[Value],
     include: IncludeObject,
     list_metadata: Value,
     column_definitions: bool,
@@ -176,7 +174,7 @@ pub fn table(
             match include {
                 IncludeObject::None => {}
                 IncludeObject::Metadata => row["object"] = partial_metadata(obj),
-                IncludeObject::Object => row["object"] = (**obj).clone(),
+                IncludeObject::Object => row["object"] = obj.clone(),
             }
             row
         })

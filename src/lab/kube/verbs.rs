@@ -22,7 +22,7 @@ use super::resources::ResourceInfo;
 use super::scale;
 use super::selectors::FieldSelector;
 use super::status::{ApiError, details};
-use super::store::{Change, ObjectKey, Store};
+use super::store::{Change, ObjectKey, Store, StoredObject};
 use super::strategic::strategic_merge;
 use super::table;
 use super::watch::{self as watches, WatchRequest};
@@ -166,19 +166,22 @@ impl Target<'_> {
 
 fn render(
     info: &ResourceInfo,
-    obj: &Arc<Value>,
+    obj: &StoredObject,
     output: Output,
     include: IncludeObject,
     code: u16,
 ) -> Reply {
     match output {
-        Output::Json => Reply::json(code, obj),
-        Output::Metadata => Reply::json(code, &table::partial_metadata(obj)),
+        Output::Json => Reply::Json {
+            code,
+            body: obj.json().clone(),
+        },
+        Output::Metadata => Reply::json(code, &table::partial_metadata(&obj.value())),
         Output::Table => {
-            let meta = json!({"resourceVersion": obj["metadata"]["resourceVersion"]});
+            let meta = json!({"resourceVersion": obj.resource_version().to_string()});
             Reply::json(
                 code,
-                &table::table(info, std::slice::from_ref(obj), include, meta, true),
+                &table::table(info, &[obj.value()], include, meta, true),
             )
         }
     }
@@ -190,7 +193,7 @@ fn get(ctx: &Ctx, t: &Target<'_>, output: Output, q: &Query) -> Result<Reply, Ap
         .get_arc(t.info, &t.key())
         .ok_or_else(|| t.not_found())?;
     if t.sub == Some("scale") {
-        return Ok(Reply::json(200, &scale::scale_of(t.info, &obj)));
+        return Ok(Reply::json(200, &scale::scale_of(t.info, &obj.value())));
     }
     Ok(render(t.info, &obj, output, q.include_object, 200))
 }
@@ -470,12 +473,12 @@ fn rewrite(t: &Target<'_>, old: &Value, written: Value) -> Result<Value, ApiErro
 
 fn respond_written(
     t: &Target<'_>,
-    stored: &Arc<Value>,
+    stored: &StoredObject,
     output: Output,
     include: IncludeObject,
 ) -> Reply {
     if t.sub == Some("scale") {
-        Reply::json(200, &scale::scale_of(t.info, stored))
+        Reply::json(200, &scale::scale_of(t.info, &stored.value()))
     } else {
         render(t.info, stored, output, include, 200)
     }
@@ -546,7 +549,7 @@ fn patch(
             let old = old.ok_or_else(|| t.not_found())?;
             let mut target = match t.sub {
                 Some("scale") => scale::scale_of(t.info, old),
-                _ => (**old).clone(),
+                _ => old.clone(),
             };
             match kind {
                 PatchKind::Merge => merge_patch(&mut target, &doc),
@@ -624,9 +627,7 @@ fn delete_collection(ctx: &Ctx, t: &Target<'_>, q: &Query) -> Result<Reply, ApiE
     });
     let mut deleted = Vec::new();
     for obj in &page.items {
-        let Some(key) = super::store::object_key(obj) else {
-            continue;
-        };
+        let key = obj.key().clone();
         let gone = ctx.store.write(t.info, key, q.dry_run, |_| {
             Ok::<_, ApiError>(Change::Delete)
         })?;
@@ -639,7 +640,7 @@ fn delete_collection(ctx: &Ctx, t: &Target<'_>, q: &Query) -> Result<Reply, ApiE
             &format!("{}List", t.info.kind),
             t.info.api_version(),
             &meta,
-            &deleted,
+            &deleted.iter().map(|o| o.json()).collect::<Vec<_>>(),
         )?,
     })
 }

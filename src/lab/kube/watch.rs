@@ -11,11 +11,12 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
+use super::events::event_line;
 use super::request::{IncludeObject, Output};
 use super::resources::ResourceInfo;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
-use super::store::{EventType, Store, Subscription, WatchEvent};
+use super::store::{EventType, Store, StoredObject, Subscription, WatchEvent};
 use super::table;
 
 /// How often watches that asked for bookmarks get one.
@@ -80,9 +81,9 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn selects(&self, obj: &Value) -> bool {
+    fn selects(&self, obj: &StoredObject) -> bool {
         if let Some(ns) = &self.req.namespace
-            && obj["metadata"]["namespace"].as_str() != Some(ns.as_str())
+            && obj.key().0 != *ns
         {
             return false;
         }
@@ -113,15 +114,18 @@ impl Watcher {
     fn encode(&mut self, event_type: EventType, ev: &WatchEvent) -> Bytes {
         match self.req.output {
             Output::Json if event_type == ev.event_type => ev.json_line(),
-            Output::Json => line(event_type.as_str(), &ev.object),
-            Output::Metadata => line(event_type.as_str(), &table::partial_metadata(&ev.object)),
+            Output::Json => event_line(event_type.as_str(), ev.object.json()),
+            Output::Metadata => line(
+                event_type.as_str(),
+                &table::partial_metadata(&ev.object.value()),
+            ),
             Output::Table => {
                 let meta = json!({"resourceVersion": ev.resource_version.to_string()});
                 let first = !self.sent_columns;
                 self.sent_columns = true;
                 let t = table::table(
                     &self.req.info,
-                    std::slice::from_ref(&ev.object),
+                    &[ev.object.value()],
                     self.req.include,
                     meta,
                     first,

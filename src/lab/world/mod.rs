@@ -118,13 +118,46 @@ pub fn for_each_object(
     generate(&Ctx::new(topology, spec, faults, now), &mut Emit(emit));
 }
 
+/// Part `part` of `parts` of the objects of [`for_each_object`], for generating them on
+/// several threads: part 0 has everything but the pods bound to nodes, and the pods of
+/// the `i`-th node go to part `i % parts`. The parts together are exactly the objects
+/// of [`objects`] (in another order when `parts > 1`).
+pub fn for_each_object_part(
+    topology: &Topology,
+    spec: &LabSpec,
+    faults: &Faults,
+    now: SystemTime,
+    part: usize,
+    parts: usize,
+    emit: impl FnMut(Value),
+) {
+    let ctx = Ctx::new(topology, spec, faults, now);
+    generate_part(&ctx, part, parts.max(1), &mut Emit(emit));
+}
+
 fn generate(ctx: &Ctx, out: &mut dyn Sink) {
-    crds::namespaces(ctx, out);
-    crds::definitions(ctx, out);
-    zonal(ctx, &|_| true, out);
-    cluster_wide(ctx, out);
-    velero::locations(ctx, out);
-    rollout::analysis_template(ctx, out);
+    generate_part(ctx, 0, 1, out);
+}
+
+fn generate_part(ctx: &Ctx, part: usize, parts: usize, out: &mut dyn Sink) {
+    let nodes = nodes::all(ctx);
+    if part == 0 {
+        crds::namespaces(ctx, out);
+        crds::definitions(ctx, out);
+        for n in &nodes {
+            out.push(nodes::node(ctx, n));
+        }
+    }
+    for (i, n) in nodes.iter().enumerate() {
+        if i % parts == part {
+            bound_pods(ctx, n, out);
+        }
+    }
+    if part == 0 {
+        cluster_wide(ctx, out);
+        velero::locations(ctx, out);
+        rollout::analysis_template(ctx, out);
+    }
 }
 
 /// Where generated objects go: collected, or streamed to a caller.
@@ -320,12 +353,17 @@ fn zonal(ctx: &Ctx, wanted: &dyn Fn(&NodeRef) -> bool, out: &mut dyn Sink) {
         out.push(nodes::node(ctx, n));
     }
     for n in &nodes {
-        daemons::pods_on(ctx, n, out);
-        match n.role {
-            Role::ControlPlane => control_plane::static_pods(ctx, n, out),
-            Role::Gpu { .. } => gpu::pods_on(ctx, n, out),
-            Role::Worker => workers::pods_on(ctx, n, out),
-        }
+        bound_pods(ctx, n, out);
+    }
+}
+
+/// The pods bound to node `n`: its DaemonSet pods, then its role's pods.
+fn bound_pods(ctx: &Ctx, n: &NodeRef, out: &mut dyn Sink) {
+    daemons::pods_on(ctx, n, out);
+    match n.role {
+        Role::ControlPlane => control_plane::static_pods(ctx, n, out),
+        Role::Gpu { .. } => gpu::pods_on(ctx, n, out),
+        Role::Worker => workers::pods_on(ctx, n, out),
     }
 }
 
@@ -359,4 +397,36 @@ fn diff(old: Vec<Value>, new: Vec<Value>) -> (Vec<Value>, Vec<ObjectRef>) {
     removals
         .sort_by(|a, b| (&a.kind, &a.namespace, &a.name).cmp(&(&b.kind, &b.namespace, &b.name)));
     (upserts, removals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_parts_together_are_the_objects() {
+        let spec = LabSpec {
+            nodes: 7,
+            pods_per_node: 3,
+            ..LabSpec::default()
+        };
+        let topology = Topology::generate(&spec);
+        let faults = Faults::for_scenario(crate::lab::topology::Scenario::AzFailure, &topology);
+        let now = SystemTime::now();
+        let key = |o: &Value| serde_json::to_string(o).unwrap_or_default();
+        let mut whole: Vec<String> = objects(&topology, &spec, &faults, now)
+            .iter()
+            .map(key)
+            .collect();
+        let mut parts = Vec::new();
+        for part in 0..3 {
+            for_each_object_part(&topology, &spec, &faults, now, part, 3, |o| {
+                parts.push(key(&o))
+            });
+        }
+        assert!(whole.len() > 50, "{} objects", whole.len());
+        whole.sort();
+        parts.sort();
+        assert_eq!(whole, parts);
+    }
 }
