@@ -4,6 +4,7 @@
 pub mod action;
 pub mod etcd;
 pub mod finding;
+pub mod lb;
 pub mod status;
 
 use std::time::{Duration, SystemTime};
