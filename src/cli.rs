@@ -21,9 +21,7 @@ use crate::model::lb::LbSettings;
 use crate::model::status::{EtcdReport, LbReport, StatusReport};
 use crate::model::{EtcdPaneState, LabCommand, LbPaneState, LbTargets, Msg, OtherSources, State};
 use crate::sources::etcd::{EtcdProber, EtcdSourceConfig, EtcdTlsFiles};
-use crate::sources::lb::{
-    ApiServerAuth, BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint,
-};
+use crate::sources::lb::{ApiServerAuth, BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -273,7 +271,10 @@ impl Settings {
 
 /// The LB pane's options: flag > env (clap) > profile. The kubeconfig (for the CA and
 /// credentials) is the profile's, else `KUBECONFIG`'s first file.
-fn lb_config(g: &GlobalOpts, profile: &crate::config::ClusterProfile) -> Result<LbSourceConfig, String> {
+fn lb_config(
+    g: &GlobalOpts,
+    profile: &crate::config::ClusterProfile,
+) -> Result<LbSourceConfig, String> {
     let backends = pick(
         g.apiserver_backends.as_deref().map(split_list),
         None,
@@ -498,7 +499,10 @@ async fn run_demo_lab(
 /// The lab's apiservers (named and zoned from its topology) behind its HAProxy socket.
 fn demo_lb_config(lab: &Lab, mut config: LbSourceConfig) -> LbSourceConfig {
     let env: std::collections::HashMap<&str, String> = lab.env().into_iter().collect();
-    let urls = env.get("KHA_APISERVER_BACKENDS").cloned().unwrap_or_default();
+    let urls = env
+        .get("KHA_APISERVER_BACKENDS")
+        .cloned()
+        .unwrap_or_default();
     config.backends = lab
         .topology()
         .control_plane

@@ -92,7 +92,9 @@ async fn kha_sees_real_haproxy_take_an_unready_apiserver_out_and_a_drain() {
     // Healthy: every backend UP in HAProxy and ready, nothing to report.
     let (obs, _) = until(&mut prober, b, Duration::from_secs(8), "all UP", |o| {
         names.iter().all(|n| lb_state(o, n) == Some(LbState::Up))
-            && o.rows().iter().all(|r| r.readyz().is_some_and(|c| c.passed()))
+            && o.rows()
+                .iter()
+                .all(|r| r.readyz().is_some_and(|c| c.passed()))
     })
     .await;
     assert_eq!(obs.findings(&settings), vec![], "{obs:#?}");
@@ -118,15 +120,22 @@ async fn kha_sees_real_haproxy_take_an_unready_apiserver_out_and_a_drain() {
     .await;
     eprintln!("HAProxy went {seen:?}");
     assert!(
-        seen.iter().any(|s| s.starts_with("UP ") && s.ends_with("/3")),
+        seen.iter()
+            .any(|s| s.starts_with("UP ") && s.ends_with("/3")),
         "HAProxy's transition seen: {seen:?}"
     );
-    assert!(saw_disagreement, "LB UP while readyz fails must be CRIT; LB said {seen:?}");
+    assert!(
+        saw_disagreement,
+        "LB UP while readyz fails must be CRIT; LB said {seen:?}"
+    );
     let row = obs.rows().into_iter().find(|r| &r.name == b).unwrap();
     let ready = row.readyz().unwrap();
     assert_eq!(ready.status, Some(500));
     assert_eq!(ready.failing, ["etcd"]);
-    assert_eq!(row.lb.as_ref().and_then(|s| s.check.as_deref()), Some("L7STS 500"));
+    assert_eq!(
+        row.lb.as_ref().and_then(|s| s.check.as_deref()),
+        Some("L7STS 500")
+    );
     let findings = obs.findings(&settings);
     assert!(
         findings.iter().any(|f| f.severity == Health::Warn
@@ -137,7 +146,11 @@ async fn kha_sees_real_haproxy_take_an_unready_apiserver_out_and_a_drain() {
 
     // A drain from the runtime socket: DRAIN, forced; only one backend left serving.
     assert_eq!(
-        ask(&haproxy.socket, &format!("set server kube-apiserver/{a} state drain")).await,
+        ask(
+            &haproxy.socket,
+            &format!("set server kube-apiserver/{a} state drain")
+        )
+        .await,
         "\n"
     );
     let (obs, _) = until(&mut prober, a, Duration::from_secs(4), "DRAIN", |o| {
@@ -153,7 +166,9 @@ async fn kha_sees_real_haproxy_take_an_unready_apiserver_out_and_a_drain() {
     let findings = obs.findings(&settings);
     assert_eq!(findings[0].severity, Health::Crit, "{findings:#?}");
     assert!(
-        findings[0].message.starts_with("only 1/3 apiserver backends serving"),
+        findings[0]
+            .message
+            .starts_with("only 1/3 apiserver backends serving"),
         "{findings:#?}"
     );
 
@@ -167,9 +182,8 @@ async fn kha_sees_real_haproxy_take_an_unready_apiserver_out_and_a_drain() {
         .env("KHA_APISERVER_BACKENDS", urls.join(","))
         .output()
         .expect("run kha");
-    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{e}: {}", String::from_utf8_lossy(&out.stderr))
-    });
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(out.status.code(), Some(2), "crit: {json:#}");
     let lb = &json["lb"];
     assert_eq!(lb["status"], "crit", "{lb:#}");

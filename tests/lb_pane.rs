@@ -82,7 +82,11 @@ enum Lb {
 }
 
 fn observation(s: Lb) -> LbObservation {
-    let refused = check(None, &[], Some("connect: Connection refused (os error 111)"));
+    let refused = check(
+        None,
+        &[],
+        Some("connect: Connection refused (os error 111)"),
+    );
     let etcd_failing = check(Some(500), &["etcd"], None);
     let (probes, servers) = match s {
         Lb::Healthy | Lb::ProbesOnly => (
@@ -182,11 +186,19 @@ fn fg_in_row(buf: &Buffer, name: &str, needle: &str) -> Color {
 #[test]
 fn healthy_pane_is_green_and_lists_every_backend() {
     for (w, h) in SIZES {
-        let buf = draw(&lb_screen(state(Some(observation(Lb::Healthy)))), &theme("default"), w, h);
+        let buf = draw(
+            &lb_screen(state(Some(observation(Lb::Healthy)))),
+            &theme("default"),
+            w,
+            h,
+        );
         let screen = text(&buf);
         assert!(screen.contains("API-server LB"), "{screen}");
         assert!(screen.contains("3/3 serving"), "{screen}");
-        assert!(screen.contains("LB HAProxy unix:///run/haproxy/admin.sock"), "{screen}");
+        assert!(
+            screen.contains("LB HAProxy unix:///run/haproxy/admin.sock"),
+            "{screen}"
+        );
         assert_eq!(fg_of(&buf, "3/3 serving"), Color::Green);
         let rows = rows(&buf);
         for name in ["cp-a", "cp-b", "cp-c"] {
@@ -196,7 +208,10 @@ fn healthy_pane_is_green_and_lists_every_backend() {
             assert_eq!(fg_in_row(&buf, name, "UP"), Color::Green);
             assert_eq!(fg_in_row(&buf, name, "ok"), Color::Green, "readyz ok");
         }
-        assert!(!screen.contains("CRIT") && !screen.contains("WARN"), "{screen}");
+        assert!(
+            !screen.contains("CRIT") && !screen.contains("WARN"),
+            "{screen}"
+        );
         // The selected row's detail: address and zone even at 80 columns.
         assert!(screen.contains("10.0.0.1:6443 zone eu-west-1a"), "{screen}");
         if w >= 120 {
@@ -208,13 +223,26 @@ fn healthy_pane_is_green_and_lists_every_backend() {
 #[test]
 fn one_down_shows_lb_down_and_readyz_unreachable_in_red() {
     for (w, h) in SIZES {
-        let buf = draw(&lb_screen(state(Some(observation(Lb::OneDown)))), &theme("default"), w, h);
+        let buf = draw(
+            &lb_screen(state(Some(observation(Lb::OneDown)))),
+            &theme("default"),
+            w,
+            h,
+        );
         let screen = text(&buf);
         assert!(screen.contains("2/3 serving"), "{screen}");
         assert_eq!(fg_of(&buf, "2/3 serving"), Color::Yellow);
         assert_eq!(fg_in_row(&buf, "cp-c", "DOWN"), Color::Red);
-        assert_eq!(fg_in_row(&buf, "cp-c", "L4CON"), Color::Red, "failed LB check");
-        assert_eq!(fg_in_row(&buf, "cp-c", "ERR"), Color::Red, "readyz unreachable");
+        assert_eq!(
+            fg_in_row(&buf, "cp-c", "L4CON"),
+            Color::Red,
+            "failed LB check"
+        );
+        assert_eq!(
+            fg_in_row(&buf, "cp-c", "ERR"),
+            Color::Red,
+            "readyz unreachable"
+        );
         assert_eq!(fg_in_row(&buf, "cp-c", "!"), Color::Yellow, "row marked");
         assert!(
             screen.contains("cp-c /readyz fails: connect: Connection refused"),
@@ -241,13 +269,27 @@ fn disagreement_is_critical_and_names_the_backend() {
             "{screen}"
         );
         assert_eq!(fg_of(&buf, "CRIT "), Color::Red);
-        assert_eq!(fg_in_row(&buf, "cp-b", "UP 1/3"), Color::Yellow, "transition");
+        assert_eq!(
+            fg_in_row(&buf, "cp-b", "UP 1/3"),
+            Color::Yellow,
+            "transition"
+        );
         assert_eq!(fg_in_row(&buf, "cp-b", "500"), Color::Red, "readyz 500");
         assert_eq!(fg_in_row(&buf, "cp-b", "!"), Color::Red);
         assert_eq!(fg_in_row(&buf, "cp-a", "MAINT"), Color::Yellow);
-        assert_eq!(fg_in_row(&buf, "cp-c", "5d"), Color::Yellow, "cert expiring");
-        assert!(row_of(&rows(&buf), "cp-b").contains("etcd"), "failing check shown");
-        assert!(screen.contains("LB has cp-a MAINT but its /readyz is ok"), "{screen}");
+        assert_eq!(
+            fg_in_row(&buf, "cp-c", "5d"),
+            Color::Yellow,
+            "cert expiring"
+        );
+        assert!(
+            row_of(&rows(&buf), "cp-b").contains("etcd"),
+            "failing check shown"
+        );
+        assert!(
+            screen.contains("LB has cp-a MAINT but its /readyz is ok"),
+            "{screen}"
+        );
     }
 }
 
@@ -260,7 +302,10 @@ fn selection_moves_and_the_detail_follows() {
     assert_eq!(s.lb.selected, 2, "stops at the last row");
     let buf = draw(&s, &theme("default"), 80, 24);
     let screen = text(&buf);
-    assert!(screen.contains("cp-c 10.0.0.3:6443 zone eu-west-1c"), "{screen}");
+    assert!(
+        screen.contains("cp-c 10.0.0.3:6443 zone eu-west-1c"),
+        "{screen}"
+    );
     assert!(screen.contains("cert expires in 5d"), "{screen}");
     let y = rows(&buf)
         .iter()
@@ -275,9 +320,17 @@ fn selection_moves_and_the_detail_follows() {
 
 #[test]
 fn probes_only_says_the_lb_view_is_not_configured() {
-    let buf = draw(&lb_screen(state(Some(observation(Lb::ProbesOnly)))), &theme("default"), 80, 24);
+    let buf = draw(
+        &lb_screen(state(Some(observation(Lb::ProbesOnly)))),
+        &theme("default"),
+        80,
+        24,
+    );
     let screen = text(&buf);
-    assert!(screen.contains("LB view not configured (--lb-stats)"), "{screen}");
+    assert!(
+        screen.contains("LB view not configured (--lb-stats)"),
+        "{screen}"
+    );
     assert!(screen.contains("3/3 serving"), "{screen}");
     assert!(row_of(&rows(&buf), "cp-a").contains("n/a"), "{screen}");
 }
@@ -285,13 +338,26 @@ fn probes_only_says_the_lb_view_is_not_configured() {
 #[test]
 fn home_tile_follows_the_pane() {
     for (w, h) in SIZES {
-        let buf = draw(&state(Some(observation(Lb::Healthy))), &theme("default"), w, h);
+        let buf = draw(
+            &state(Some(observation(Lb::Healthy))),
+            &theme("default"),
+            w,
+            h,
+        );
         assert_eq!(fg_of(&buf, "3/3 serving"), Color::Green, "{}", text(&buf));
         assert!(text(&buf).contains("HAProxy: 3/3 UP"), "{}", text(&buf));
-        let buf = draw(&state(Some(observation(Lb::Disagreement))), &theme("default"), w, h);
+        let buf = draw(
+            &state(Some(observation(Lb::Disagreement))),
+            &theme("default"),
+            w,
+            h,
+        );
         let screen = text(&buf);
         assert_eq!(fg_of(&buf, "1/3 serving"), Color::Red, "{screen}");
-        assert!(screen.contains("LB sends traffic to cp-b"), "banner: {screen}");
+        assert!(
+            screen.contains("LB sends traffic to cp-b"),
+            "banner: {screen}"
+        );
         assert_eq!(fg_of(&buf, " CRIT"), Color::Red, "header overall: {screen}");
     }
 }
@@ -313,7 +379,12 @@ fn not_configured_says_what_to_set() {
 #[test]
 fn mono_theme_keeps_the_words() {
     for s in [Lb::Healthy, Lb::OneDown, Lb::Disagreement] {
-        let buf = draw(&lb_screen(state(Some(observation(s)))), &theme("mono"), 80, 24);
+        let buf = draw(
+            &lb_screen(state(Some(observation(s)))),
+            &theme("mono"),
+            80,
+            24,
+        );
         for cell in buf.content() {
             assert_eq!((cell.fg, cell.bg), (Color::Reset, Color::Reset));
         }
@@ -324,13 +395,26 @@ fn mono_theme_keeps_the_words() {
         80,
         24,
     ));
-    assert!(screen.contains("DOWN") && screen.contains("ERR"), "{screen}");
+    assert!(
+        screen.contains("DOWN") && screen.contains("ERR"),
+        "{screen}"
+    );
 }
 
 #[test]
 fn tiny_terminals_do_not_panic() {
     for (w, h) in [(1, 1), (10, 3), (20, 5), (40, 10)] {
-        draw(&lb_screen(state(Some(observation(Lb::Disagreement)))), &theme("default"), w, h);
-        draw(&state(Some(observation(Lb::OneDown))), &theme("default"), w, h);
+        draw(
+            &lb_screen(state(Some(observation(Lb::Disagreement)))),
+            &theme("default"),
+            w,
+            h,
+        );
+        draw(
+            &state(Some(observation(Lb::OneDown))),
+            &theme("default"),
+            w,
+            h,
+        );
     }
 }

@@ -15,7 +15,11 @@ const READYZ: &str = include_str!("fixtures/lb/readyz_failing.txt");
 fn real_haproxy_answers_parse_by_column_name() {
     let stats = haproxy::parse_show_stat(STAT).expect("show stat");
     let names: Vec<&str> = stats.iter().map(|s| s.svname.as_str()).collect();
-    assert_eq!(names, ["cp-a", "cp-b", "cp-c"], "FRONTEND/BACKEND rows left out");
+    assert_eq!(
+        names,
+        ["cp-a", "cp-b", "cp-c"],
+        "FRONTEND/BACKEND rows left out"
+    );
     let states = haproxy::parse_servers_state(STATE).expect("servers state");
     assert_eq!(states.len(), 3);
     assert_eq!(states[2].admin_flags, Some(8));
@@ -85,8 +89,29 @@ impl Lcg {
 }
 
 const NASTY: &[&str] = &[
-    "", ",", "\"", "\"\"", "#", "# ", "\n", "\r\n", "{", "}", "[", "]", ":", "null", "-1",
-    "99999999999999999999999", "UP 1/", "/3", "[-]", "[+]", "é", "\u{0}", "1",
+    "",
+    ",",
+    "\"",
+    "\"\"",
+    "#",
+    "# ",
+    "\n",
+    "\r\n",
+    "{",
+    "}",
+    "[",
+    "]",
+    ":",
+    "null",
+    "-1",
+    "99999999999999999999999",
+    "UP 1/",
+    "/3",
+    "[-]",
+    "[+]",
+    "é",
+    "\u{0}",
+    "1",
 ];
 
 /// `base` mutated: cut, bytes flipped, slices repeated or removed, nasty tokens inserted.

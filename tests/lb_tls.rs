@@ -170,7 +170,10 @@ async fn probes_verify_tls_with_the_kubeconfig_and_read_the_expiry() {
     assert_eq!(ready.status, None);
     let error = ready.error.clone().unwrap_or_default();
     assert!(error.contains("TLS (verifying kubernetes.lab)"), "{error}");
-    assert!(seen.lock().unwrap().is_empty(), "nothing reached the server");
+    assert!(
+        seen.lock().unwrap().is_empty(),
+        "nothing reached the server"
+    );
     assert!(
         obs.findings(&LbSettings::default())
             .iter()

@@ -352,7 +352,13 @@ impl LbObservation {
     /// Health of one row, for its colour.
     pub fn row_health(&self, row: &LbBackendRow, settings: &LbSettings) -> Health {
         let mut findings = Vec::new();
-        row_findings(row, self.lb_known(), self.observed_at, settings, &mut findings);
+        row_findings(
+            row,
+            self.lb_known(),
+            self.observed_at,
+            settings,
+            &mut findings,
+        );
         super::finding::worst(&findings)
     }
 
@@ -367,7 +373,10 @@ impl LbObservation {
                     format!("LB view unavailable ({}): {e}", view.source),
                 )),
                 (Some(age), error) if age > settings.view_stale_after => {
-                    let why = error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+                    let why = error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default();
                     out.push(Finding::warn(
                         PANE,
                         format!("LB view stale: last read {}s ago{why}", age.as_secs()),

@@ -73,7 +73,10 @@ fn statuses_parse_with_transitions() {
     let s = LbStatus::parse("DOWN 1/2");
     assert_eq!((s.state, s.transition), (LbState::Down, Some((1, 2))));
     assert!(!s.takes_traffic());
-    assert_eq!(LbStatus::parse("MAINT (via kube/cp-a)").state, LbState::Maint);
+    assert_eq!(
+        LbStatus::parse("MAINT (via kube/cp-a)").state,
+        LbState::Maint
+    );
     assert_eq!(LbStatus::parse("DRAIN").state, LbState::Drain);
     assert_eq!(LbStatus::parse("no check").state, LbState::NoCheck);
     assert_eq!(LbStatus::parse("NOLB").state, LbState::Nolb);
@@ -106,7 +109,10 @@ fn rows_join_by_address_then_name_and_keep_lb_only_servers_of_the_same_backend()
     let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["cp-1", "cp-2", "cp-3", "cp-4"]);
     assert!(rows[2].lb.is_some(), "matched by name");
-    assert!(rows[3].probe.is_none(), "LB-only server of the same backend");
+    assert!(
+        rows[3].probe.is_none(),
+        "LB-only server of the same backend"
+    );
 }
 
 #[test]
@@ -196,7 +202,10 @@ fn certificate_expiry_warns_then_goes_critical() {
     let f = o.findings(&s);
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].severity, Health::Warn);
-    assert_eq!(f[0].message, "serving certificate of cp-1 expires in 10 days");
+    assert_eq!(
+        f[0].message,
+        "serving certificate of cp-1 expires in 10 days"
+    );
     o.backends[0].cert_not_after = Some(T + Duration::from_secs(36 * 3600));
     let f = o.findings(&s);
     assert_eq!(f[0].severity, Health::Crit);
@@ -215,8 +224,9 @@ fn a_stale_or_unreadable_lb_view_is_reported() {
     }
     let f = o.findings(&s);
     assert!(
-        f.iter().any(|f| f.message
-            == "LB view stale: last read 60s ago: connect: No such file or directory"),
+        f.iter()
+            .any(|f| f.message
+                == "LB view stale: last read 60s ago: connect: No such file or directory"),
         "{f:?}"
     );
     if let Some(v) = o.lb.as_mut() {
@@ -225,8 +235,9 @@ fn a_stale_or_unreadable_lb_view_is_reported() {
     }
     let f = o.findings(&s);
     assert!(
-        f.iter()
-            .any(|f| f.message.starts_with("LB view unavailable (unix:///run/haproxy.sock)")),
+        f.iter().any(|f| f
+            .message
+            .starts_with("LB view unavailable (unix:///run/haproxy.sock)")),
         "{f:?}"
     );
     // The probes still count when the LB view is gone.
@@ -248,8 +259,5 @@ fn a_probed_backend_the_lb_does_not_know_gets_no_traffic() {
 #[test]
 fn nothing_known_at_all_is_critical() {
     let o = obs(vec![], Some(vec![]));
-    assert_eq!(
-        worst(&o.findings(&LbSettings::default())),
-        Health::Crit
-    );
+    assert_eq!(worst(&o.findings(&LbSettings::default())), Health::Crit);
 }

@@ -132,9 +132,7 @@ impl LbReport {
                         .as_ref()
                         .and_then(|p| p.cert_not_after)
                         .and_then(unix),
-                    cert_days_left: r
-                        .cert_left(obs.observed_at)
-                        .map(|d| d.as_secs() / 86_400),
+                    cert_days_left: r.cert_left(obs.observed_at).map(|d| d.as_secs() / 86_400),
                 })
                 .collect(),
             findings,
@@ -295,7 +293,8 @@ impl StatusReport {
     fn lb_human(&self) -> String {
         let lb = &self.lb;
         if !lb.configured {
-            return "lb        UNKNOWN  not configured (--apiserver-backends / --lb-stats)\n".into();
+            return "lb        UNKNOWN  not configured (--apiserver-backends / --lb-stats)\n"
+                .into();
         }
         let view = match (&lb.lb_source, &lb.lb_error) {
             (None, _) => "no LB view configured".to_string(),

@@ -192,7 +192,11 @@ impl Cockpit<'_> {
                 self.theme.warn,
             )),
             Some(v) => {
-                let up = v.servers.iter().filter(|s| s.status.takes_traffic()).count();
+                let up = v
+                    .servers
+                    .iter()
+                    .filter(|s| s.status.takes_traffic())
+                    .count();
                 Line::from(format!("{}: {up}/{} UP", v.kind.label(), v.servers.len()))
             }
         };

@@ -62,7 +62,14 @@ impl Widget for LbPane<'_> {
             .title(Line::from(vec![
                 Span::styled(" API-server LB ", theme.title),
                 Span::styled(format!(" {} ", health.label()), health_style(theme, health)),
-                Span::styled(age, if lb.is_stale(now) { theme.warn } else { theme.muted }),
+                Span::styled(
+                    age,
+                    if lb.is_stale(now) {
+                        theme.warn
+                    } else {
+                        theme.muted
+                    },
+                ),
             ]));
         let inner = block.inner(area);
         block.render(area, buf);
@@ -184,7 +191,9 @@ impl LbPane<'_> {
         if wide {
             header.extend(["ADDRESS", "ZONE"]);
         }
-        header.extend(["LB", "LB CHECK", "READYZ", "LIVEZ", "LAT", "CERT", "FAILING"]);
+        header.extend([
+            "LB", "LB CHECK", "READYZ", "LIVEZ", "LAT", "CERT", "FAILING",
+        ]);
         let selected = self.state.lb.selected;
         let table_rows = rows.iter().enumerate().map(|(i, r)| {
             let row_health = obs.row_health(r, settings);
@@ -197,7 +206,10 @@ impl LbPane<'_> {
                 None if obs.lb.is_none() => ("n/a".into(), Health::Unknown),
                 None => ("-".into(), Health::Unknown),
             };
-            let check = r.lb.as_ref().and_then(|s| s.check.clone()).unwrap_or("-".into());
+            let check =
+                r.lb.as_ref()
+                    .and_then(|s| s.check.clone())
+                    .unwrap_or("-".into());
             let check_style = match r.lb.as_ref().and_then(|s| s.check_passed) {
                 Some(false) => theme.crit,
                 _ => theme.text,

@@ -63,7 +63,9 @@ impl fmt::Debug for ProbeTls {
 }
 
 fn is_ip(host: &str) -> bool {
-    host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok()
+    host.trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
 }
 
 /// `https://host:6443/x` -> `host` (brackets kept off IPv6).
@@ -88,9 +90,10 @@ impl ProbeTls {
             None => KubeconfigParts::default(),
         };
         let ca_pem = match &auth.ca_file {
-            Some(path) => Some(std::fs::read(path).wrap_err_with(|| {
-                format!("cannot read the apiserver CA {}", path.display())
-            })?),
+            Some(path) => Some(
+                std::fs::read(path)
+                    .wrap_err_with(|| format!("cannot read the apiserver CA {}", path.display()))?,
+            ),
             None => kube.ca_pem.clone(),
         };
         let connector = match ca_pem {
@@ -233,8 +236,7 @@ fn read_kubeconfig(path: &Path, context: Option<&str>) -> Result<KubeconfigParts
             "client-certificate",
         )?;
         let key_data = user.client_key_data.as_ref().map(|k| k.expose_secret());
-        parts.client_key_pem =
-            data_or_file(key_data, user.client_key.as_deref(), "client-key")?;
+        parts.client_key_pem = data_or_file(key_data, user.client_key.as_deref(), "client-key")?;
     }
     Ok(parts)
 }
@@ -245,9 +247,18 @@ mod tests {
 
     #[test]
     fn hosts_come_out_of_urls() {
-        assert_eq!(url_host("https://10.0.0.1:6443/x").as_deref(), Some("10.0.0.1"));
-        assert_eq!(url_host("https://[fd00::1]:6443").as_deref(), Some("fd00::1"));
-        assert_eq!(url_host("https://api.example").as_deref(), Some("api.example"));
+        assert_eq!(
+            url_host("https://10.0.0.1:6443/x").as_deref(),
+            Some("10.0.0.1")
+        );
+        assert_eq!(
+            url_host("https://[fd00::1]:6443").as_deref(),
+            Some("fd00::1")
+        );
+        assert_eq!(
+            url_host("https://api.example").as_deref(),
+            Some("api.example")
+        );
         assert_eq!(url_host("nope"), None);
     }
 

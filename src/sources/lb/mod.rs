@@ -81,7 +81,9 @@ impl LbStatsEndpoint {
             if !addr.contains(':') {
                 return Err(format!("--lb-stats {spec}: give host:port"));
             }
-            return Ok(LbStatsEndpoint::HaproxyTcp(addr.trim_end_matches('/').into()));
+            return Ok(LbStatsEndpoint::HaproxyTcp(
+                addr.trim_end_matches('/').into(),
+            ));
         }
         if let Some(url) = spec.strip_prefix("nginx+") {
             if !url.starts_with("http://") {
@@ -175,7 +177,10 @@ impl LbProber {
                  and/or --lb-stats / KHA_LB_STATS"
             ));
         }
-        let needs_tls = config.backends.iter().any(|b| b.url.starts_with("https://"));
+        let needs_tls = config
+            .backends
+            .iter()
+            .any(|b| b.url.starts_with("https://"));
         let tls = ProbeTls::load(&config.auth, needs_tls)?;
         Ok(LbProber {
             config,
@@ -282,7 +287,11 @@ fn waiting(last: &BackendProbe, wait: Duration) -> BackendProbe {
     probe
 }
 
-async fn health_check(url: String, tls: &ProbeTls, timeout: Duration) -> (HealthCheck, Option<SystemTime>) {
+async fn health_check(
+    url: String,
+    tls: &ProbeTls,
+    timeout: Duration,
+) -> (HealthCheck, Option<SystemTime>) {
     let started = Instant::now();
     match http::get(&url, tls, timeout).await {
         Ok(answer) => (
@@ -358,7 +367,10 @@ mod tests {
     #[test]
     fn backend_specs() {
         let b = BackendTarget::parse("cp-a=https://10.0.0.1:6443/").unwrap();
-        assert_eq!((b.name.as_str(), b.url.as_str()), ("cp-a", "https://10.0.0.1:6443"));
+        assert_eq!(
+            (b.name.as_str(), b.url.as_str()),
+            ("cp-a", "https://10.0.0.1:6443")
+        );
         let b = BackendTarget::parse("https://10.0.0.2:6443").unwrap();
         assert_eq!(b.name, "10.0.0.2");
         assert!(BackendTarget::parse("10.0.0.3:6443").is_err());
@@ -376,7 +388,9 @@ mod tests {
         );
         assert_eq!(
             LbStatsEndpoint::parse("nginx+http://lb/status"),
-            Ok(LbStatsEndpoint::NginxHttp("http://lb/status?format=json".into()))
+            Ok(LbStatsEndpoint::NginxHttp(
+                "http://lb/status?format=json".into()
+            ))
         );
         assert!(LbStatsEndpoint::parse("http://lb/status").is_err());
         assert!(LbStatsEndpoint::parse("unix://").is_err());
