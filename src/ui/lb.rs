@@ -312,22 +312,29 @@ fn detail_lines<'a>(
         lb_line.push(Span::styled("not among the LB's servers", theme.muted));
     }
     let mut second = Vec::new();
+    let separate = |spans: &mut Vec<Span<'a>>| {
+        if !spans.is_empty() {
+            spans.push(Span::styled(" · ", theme.muted));
+        }
+    };
     for (what, check) in [("readyz", row.readyz()), ("livez", row.livez())] {
         if let Some(c) = check {
             let (word, health) = probe_word(Some(c));
+            separate(&mut second);
             second.push(Span::styled(format!("{what} "), theme.muted));
             second.push(Span::styled(word, health_style(theme, health)));
             if !c.passed() {
                 second.push(Span::styled(format!(" ({})", c.why()), theme.text));
             }
             second.push(Span::styled(
-                format!(" in {}ms · ", c.latency.as_millis()),
+                format!(" in {}ms", c.latency.as_millis()),
                 theme.muted,
             ));
         }
     }
     if let Some(left) = row.cert_left(obs.observed_at) {
         let (word, health) = cert_word(Some(left), settings);
+        separate(&mut second);
         second.push(Span::styled("cert expires in ", theme.muted));
         second.push(Span::styled(word, cert_style(theme, health)));
     } else if row.probe.is_none() {
