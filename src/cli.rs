@@ -17,9 +17,11 @@ use crate::lab::kube::DenyRule;
 use crate::lab::topology::{LabSpec, Scenario};
 use crate::lab::{EtcdMode, Lab, LabOptions};
 use crate::model::etcd::EtcdSettings;
-use crate::model::status::{EtcdReport, StatusReport};
-use crate::model::{EtcdPaneState, LabCommand, Msg, OtherSources, State};
+use crate::model::lb::LbSettings;
+use crate::model::status::{EtcdReport, LbReport, StatusReport};
+use crate::model::{EtcdPaneState, LabCommand, LbPaneState, LbTargets, Msg, OtherSources, State};
 use crate::sources::etcd::{EtcdProber, EtcdSourceConfig, EtcdTlsFiles};
+use crate::sources::lb::{ApiServerAuth, BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -54,6 +56,21 @@ pub struct GlobalOpts {
     /// etcd client key (kubeadm: /etc/kubernetes/pki/etcd/healthcheck-client.key).
     #[arg(long, global = true, env = "KHA_ETCD_KEY")]
     pub etcd_key: Option<PathBuf>,
+    /// kube-apiserver backends to probe directly, comma-separated: URL or NAME=URL
+    /// (e.g. cp-a=https://10.0.0.1:6443,cp-b=https://10.0.0.2:6443).
+    #[arg(long, global = true, env = "KHA_APISERVER_BACKENDS")]
+    pub apiserver_backends: Option<String>,
+    /// The LB's view: unix:///run/haproxy/admin.sock or tcp://host:port (HAProxy runtime
+    /// API), or nginx+http://host/status (nginx upstream check module).
+    #[arg(long, global = true, env = "KHA_LB_STATS")]
+    pub lb_stats: Option<String>,
+    /// CA of the apiserver serving certificates (default: the kubeconfig's cluster CA).
+    #[arg(long, global = true, env = "KHA_APISERVER_CA")]
+    pub apiserver_ca: Option<PathBuf>,
+    /// Name the apiserver certificates are verified against (and sent as SNI) when the
+    /// backends are given by IP (default: the kubeconfig server's host name).
+    #[arg(long, global = true, env = "KHA_APISERVER_TLS_SERVER_NAME")]
+    pub apiserver_tls_server_name: Option<String>,
     /// Refuse every action; only observe.
     #[arg(long, global = true)]
     pub read_only: bool,
@@ -146,6 +163,10 @@ pub struct Settings {
     pub cluster: String,
     pub etcd: EtcdSourceConfig,
     pub etcd_settings: EtcdSettings,
+    pub lb: LbSourceConfig,
+    pub lb_settings: LbSettings,
+    /// A bad LB option (said in the TUI and by `kha status`; other panes still run).
+    pub lb_problem: Option<String>,
     pub read_only: bool,
     pub theme: Theme,
     pub keymap: Keymap,
@@ -207,12 +228,18 @@ impl Settings {
         let other_sources = OtherSources {
             kubeconfig: env_var("KUBECONFIG").is_some() || profile.kubeconfig.is_some(),
             prometheus: env_var("KHA_PROMETHEUS_URL").is_some() || profile.prometheus_url.is_some(),
-            lb_stats: env_var("KHA_LB_STATS").is_some() || profile.lb_stats.is_some(),
+        };
+        let (lb, lb_problem) = match lb_config(g, &profile) {
+            Ok(lb) => (lb, None),
+            Err(e) => (LbSourceConfig::new(Vec::new(), None), Some(e)),
         };
         Ok(Settings {
             cluster,
             etcd,
             etcd_settings,
+            lb,
+            lb_settings: LbSettings::default(),
+            lb_problem,
             read_only: g.read_only || profile.read_only,
             theme,
             keymap,
@@ -225,12 +252,63 @@ impl Settings {
         let stale_after = self.etcd.interval * 3 + self.etcd.timeout * 2;
         let pane = EtcdPaneState::new(self.etcd.endpoints.clone(), self.etcd_settings, stale_after);
         let mut state = State::new(self.cluster.clone(), pane, SystemTime::now());
+        state.lb = LbPaneState::new(
+            lb_targets(&self.lb),
+            self.lb_settings,
+            self.lb.interval * 3 + self.lb.timeout * 2,
+        );
         state.read_only = self.read_only;
+        if let Some(p) = &self.lb_problem {
+            state.notice(format!("API-server LB: {p}"));
+        }
         state.other_sources = self.other_sources.clone();
         for p in &self.problems {
             state.notice(p.to_string());
         }
         state
+    }
+}
+
+/// The LB pane's options: flag > env (clap) > profile. The kubeconfig (for the CA and
+/// credentials) is the profile's, else `KUBECONFIG`'s first file.
+fn lb_config(
+    g: &GlobalOpts,
+    profile: &crate::config::ClusterProfile,
+) -> Result<LbSourceConfig, String> {
+    let backends = pick(
+        g.apiserver_backends.as_deref().map(split_list),
+        None,
+        profile.apiserver_backends.clone(),
+    )
+    .unwrap_or_default()
+    .iter()
+    .map(|b| BackendTarget::parse(b))
+    .collect::<Result<Vec<_>, _>>()?;
+    let stats = pick(g.lb_stats.clone(), None, profile.lb_stats.clone())
+        .map(|s| LbStatsEndpoint::parse(&s))
+        .transpose()?;
+    let kubeconfig = profile.kubeconfig.clone().or_else(|| {
+        let paths = std::env::var_os("KUBECONFIG")?;
+        std::env::split_paths(&paths).find(|p| !p.as_os_str().is_empty())
+    });
+    let mut config = LbSourceConfig::new(backends, stats);
+    config.auth = ApiServerAuth {
+        ca_file: pick(g.apiserver_ca.clone(), None, profile.apiserver_ca.clone()),
+        kubeconfig,
+        context: profile.context.clone(),
+        server_name: pick(
+            g.apiserver_tls_server_name.clone(),
+            None,
+            profile.apiserver_tls_server_name.clone(),
+        ),
+    };
+    Ok(config)
+}
+
+fn lb_targets(config: &LbSourceConfig) -> LbTargets {
+    LbTargets {
+        backends: config.backends.iter().map(|b| b.url.clone()).collect(),
+        stats: config.stats.as_ref().map(LbStatsEndpoint::describe),
     }
 }
 
@@ -259,21 +337,25 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
     for p in &settings.problems {
         eprintln!("kha: {p}");
     }
-    let etcd = if settings.etcd.endpoints.is_empty() {
-        EtcdReport::not_configured()
-    } else {
-        let mut prober = EtcdProber::new(settings.etcd.clone())?;
-        match tokio::time::timeout(STATUS_DEADLINE, prober.probe()).await {
-            Ok(obs) => EtcdReport::from_observation(&obs, &settings.etcd_settings),
-            Err(_) => {
-                let mut r = EtcdReport::not_configured();
-                r.findings[0].message =
-                    format!("etcd probe did not finish within {STATUS_DEADLINE:?}");
-                r
-            }
+    let etcd = async {
+        if settings.etcd.endpoints.is_empty() {
+            return Ok(EtcdReport::not_configured());
         }
+        let mut prober = EtcdProber::new(settings.etcd.clone())?;
+        Ok::<_, color_eyre::Report>(
+            match tokio::time::timeout(STATUS_DEADLINE, prober.probe()).await {
+                Ok(obs) => EtcdReport::from_observation(&obs, &settings.etcd_settings),
+                Err(_) => {
+                    let mut r = EtcdReport::not_configured();
+                    r.findings[0].message =
+                        format!("etcd probe did not finish within {STATUS_DEADLINE:?}");
+                    r
+                }
+            },
+        )
     };
-    let report = StatusReport::new(settings.cluster.clone(), etcd);
+    let (etcd, lb) = tokio::join!(etcd, lb_status(settings));
+    let report = StatusReport::new(settings.cluster.clone(), etcd?, lb);
     if json {
         println!(
             "{}",
@@ -283,6 +365,26 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
         print!("{}", report.human());
     }
     Ok(report.overall.exit_code())
+}
+
+/// One round of the LB source for `kha status`.
+async fn lb_status(settings: &Settings) -> LbReport {
+    if let Some(p) = &settings.lb_problem {
+        return LbReport::failed(format!("API-server LB: {p}"));
+    }
+    if !settings.lb.is_configured() {
+        return LbReport::not_configured();
+    }
+    let mut prober = match LbProber::new(settings.lb.clone()) {
+        Ok(p) => p,
+        Err(e) => return LbReport::failed(format!("API-server LB: {e}")),
+    };
+    match tokio::time::timeout(STATUS_DEADLINE, prober.probe()).await {
+        Ok(obs) => LbReport::from_observation(&obs, &settings.lb_settings),
+        Err(_) => LbReport::failed(format!(
+            "API-server LB probe did not finish within {STATUS_DEADLINE:?}"
+        )),
+    }
 }
 
 async fn demo(mut settings: Settings, options: LabOptions, started: Instant) -> Result<i32> {
@@ -295,6 +397,8 @@ async fn demo(mut settings: Settings, options: LabOptions, started: Instant) -> 
     std::fs::create_dir_all(&dir).wrap_err_with(|| format!("cannot create {}", dir.display()))?;
     settings.etcd.endpoints = Vec::new();
     settings.etcd.tls = EtcdTlsFiles::default();
+    settings.lb = LbSourceConfig::new(Vec::new(), None);
+    settings.lb_problem = None;
     settings.cluster = "kha-demo".into();
     let code = run_tui(
         settings,
@@ -320,6 +424,7 @@ struct DemoLab {
 async fn run_demo_lab(
     demo: DemoLab,
     mut etcd: EtcdSourceConfig,
+    lb: LbSourceConfig,
     mut commands: mpsc::Receiver<LabCommand>,
     tx: mpsc::Sender<Msg>,
 ) {
@@ -334,13 +439,25 @@ async fn run_demo_lab(
     };
     etcd.endpoints = lab.etcd_urls();
     let _ = tx.send(Msg::EtcdEndpoints(etcd.endpoints.clone())).await;
-    // The lab serves a Kubernetes API, metrics and an LB too; their panes come later.
+    // The lab serves a Kubernetes API and metrics too; their panes come later.
     let everything = OtherSources {
         kubeconfig: true,
         prometheus: true,
-        lb_stats: true,
     };
     let _ = tx.send(Msg::OtherSources(everything)).await;
+    let lb = demo_lb_config(&lab, lb);
+    let _ = tx.send(Msg::LbTargets(lb_targets(&lb))).await;
+    let lb_source = match LbProber::new(lb.clone()) {
+        Ok(prober) => Some(tokio::spawn(crate::sources::lb::run(
+            prober,
+            lb.interval,
+            tx.clone(),
+        ))),
+        Err(e) => {
+            let _ = tx.send(Msg::Notice(format!("API-server LB: {e}"))).await;
+            None
+        }
+    };
     let _ = tx
         .send(Msg::Notice(format!("lab up: {}", lab.describe())))
         .await;
@@ -373,10 +490,34 @@ async fn run_demo_lab(
         }
     }
     drop(requests);
-    if let Some(source) = source {
+    for source in [source, lb_source].into_iter().flatten() {
         source.abort();
     }
     let _ = serving.await;
+}
+
+/// The lab's apiservers (named and zoned from its topology) behind its HAProxy socket.
+fn demo_lb_config(lab: &Lab, mut config: LbSourceConfig) -> LbSourceConfig {
+    let env: std::collections::HashMap<&str, String> = lab.env().into_iter().collect();
+    let urls = env
+        .get("KHA_APISERVER_BACKENDS")
+        .cloned()
+        .unwrap_or_default();
+    config.backends = lab
+        .topology()
+        .control_plane
+        .iter()
+        .zip(split_list(&urls))
+        .map(|(cp, url)| BackendTarget {
+            name: cp.name.clone(),
+            url,
+            zone: Some(cp.zone.clone()),
+        })
+        .collect();
+    config.stats = env
+        .get("KHA_LB_STATS")
+        .and_then(|s| LbStatsEndpoint::parse(s).ok());
+    config
 }
 
 async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> Result<i32> {
@@ -384,7 +525,9 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
     let mut state = settings.initial_state();
     state.lab_controls = lab.is_some();
     if lab.is_some() {
-        state.etcd.configured = true; // endpoints arrive once the lab is up
+        // endpoints arrive once the lab is up
+        state.etcd.configured = true;
+        state.lb.configured = true;
     }
 
     let mut tasks = Vec::new();
@@ -398,10 +541,26 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
             Err(e) => state.notice(format!("etcd: {e}")),
         }
     }
+    if settings.lb.is_configured() {
+        match LbProber::new(settings.lb.clone()) {
+            Ok(prober) => tasks.push(tokio::spawn(crate::sources::lb::run(
+                prober,
+                settings.lb.interval,
+                tx.clone(),
+            ))),
+            Err(e) => state.notice(format!("API-server LB: {e}")),
+        }
+    }
     let (lab_tx, lab_task) = match lab {
         Some(lab) => {
             let (lab_tx, lab_rx) = mpsc::channel(8);
-            let task = tokio::spawn(run_demo_lab(lab, settings.etcd.clone(), lab_rx, tx.clone()));
+            let task = tokio::spawn(run_demo_lab(
+                lab,
+                settings.etcd.clone(),
+                settings.lb.clone(),
+                lab_rx,
+                tx.clone(),
+            ));
             (Some(lab_tx), Some(task))
         }
         None => (None, None),

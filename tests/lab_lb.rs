@@ -3,10 +3,14 @@
 //! and both must print the same `show stat` / `show servers state` shapes and follow the
 //! same faults. `curl` (Debian's `curl`) checks the backends' health text.
 
+mod common;
+
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::haproxy::{HAPROXY, ask, start_real_haproxy};
 
 use kha::lab::lb::{ApiServerBackends, HaproxyRuntime};
 use kha::lab::topology::{Faults, LabSpec, Topology};
@@ -14,7 +18,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::watch;
 
-const HAPROXY: &str = "/usr/sbin/haproxy";
 /// The columns kha reads from `show stat`.
 const KHA_COLUMNS: &[&str] = &[
     "pxname",
@@ -44,89 +47,6 @@ fn require(binary: &str, package: &str) {
         found,
         "{binary} is missing: this test needs the real thing. Install it with `apt-get install {package}` (or run scripts/deps.sh)."
     );
-}
-
-/// A real HAProxy in the foreground, killed when dropped.
-struct RealHaproxy {
-    child: Child,
-    socket: PathBuf,
-}
-
-impl Drop for RealHaproxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn start_real_haproxy(dir: &Path, servers: &[(String, String)]) -> RealHaproxy {
-    let socket = dir.join("real.sock");
-    let mut cfg = format!(
-        "global\n    stats socket {} mode 600 level admin\n    stats timeout 30s\n\
-         defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30s\n    timeout server 30s\n\
-         frontend kube-apiserver-frontend\n    bind 127.0.0.1:{}\n    mode tcp\n    default_backend kube-apiserver\n\
-         backend kube-apiserver\n    mode tcp\n    option httpchk GET /readyz\n    http-check expect status 200\n    balance roundrobin\n    default-server inter 1s fall 3 rise 2\n",
-        socket.display(),
-        free_port()
-    );
-    for (name, url) in servers {
-        let addr = url.trim_start_matches("http://");
-        cfg.push_str(&format!("    server {name} {addr} check\n"));
-    }
-    let cfg_path = dir.join("haproxy.cfg");
-    std::fs::write(&cfg_path, cfg).unwrap();
-    let log_path = dir.join("haproxy.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(HAPROXY)
-        .arg("-f")
-        .arg(&cfg_path)
-        .arg("-db")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("cannot start haproxy");
-    let real = RealHaproxy { child, socket };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !real.socket.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "haproxy did not open its stats socket; its log:\n{}",
-            std::fs::read_to_string(&log_path).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    real
-}
-
-/// One command on a runtime-API socket, non-interactive: the whole answer.
-async fn ask(socket: &Path, command: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut stream = loop {
-        match UnixStream::connect(socket).await {
-            Ok(s) => break s,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            Err(e) => panic!("cannot connect to {}: {e}", socket.display()),
-        }
-    };
-    stream
-        .write_all(format!("{command}\n").as_bytes())
-        .await
-        .unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut out))
-        .await
-        .expect("the runtime API did not close the connection")
-        .unwrap();
-    out
 }
 
 /// An interactive session: `prompt`, then each line; returns what came back after each

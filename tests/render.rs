@@ -340,7 +340,6 @@ fn configured_sources_without_a_pane_say_so_instead_of_asking_for_setup() {
         Msg::OtherSources(kha::model::OtherSources {
             kubeconfig: true,
             prometheus: true,
-            lb_stats: true,
         }),
     );
     let screen = text(&draw(&state, &theme("default"), 80, 24));

@@ -121,7 +121,15 @@ pub struct ClusterProfile {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub prometheus_url: Option<String>,
+    /// The LB's view: `unix:///path`, `tcp://host:port` (HAProxy runtime API) or
+    /// `nginx+http://host/status` (nginx upstream check).
     pub lb_stats: Option<String>,
+    /// kube-apiserver backends probed directly: `https://10.0.0.1:6443` or `name=URL`.
+    pub apiserver_backends: Option<Vec<String>>,
+    /// CA of the apiserver serving certificates (default: the kubeconfig's).
+    pub apiserver_ca: Option<PathBuf>,
+    /// The name apiserver certificates are verified against when probing by IP.
+    pub apiserver_tls_server_name: Option<String>,
     /// Refuse every action for this cluster.
     #[serde(default)]
     pub read_only: bool,

@@ -43,6 +43,7 @@ actions! {
     PrevPane = "prev_pane": "Previous pane",
     PaneHome = "pane_home": "Go to the cockpit (home)",
     PaneEtcd = "pane_etcd": "Go to the etcd quorum pane",
+    PaneLb = "pane_lb": "Go to the API-server load-balancer pane",
     LabStopMember = "lab_stop_member": "Demo lab: stop an etcd member (the leader first)",
     LabStartMember = "lab_start_member": "Demo lab: start a stopped etcd member",
     LabToggleNospace = "lab_toggle_nospace": "Demo lab: raise or clear a NOSPACE alarm",

@@ -4,6 +4,7 @@
 pub mod action;
 pub mod etcd;
 pub mod finding;
+pub mod lb;
 pub mod status;
 
 use std::time::{Duration, SystemTime};
@@ -11,6 +12,7 @@ use std::time::{Duration, SystemTime};
 pub use action::Action;
 use etcd::{EtcdObservation, EtcdSettings};
 use finding::{Finding, Health};
+use lb::{LbObservation, LbSettings};
 
 /// The panes of the cockpit, in tile order (DESIGN.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,7 +59,7 @@ impl PaneId {
     pub fn setup_hint(self) -> &'static str {
         match self {
             PaneId::Etcd => "set --etcd-endpoints or KHA_ETCD_ENDPOINTS",
-            PaneId::ApiServerLb => "set KHA_LB_STATS",
+            PaneId::ApiServerLb => "set KHA_APISERVER_BACKENDS or KHA_LB_STATS",
             PaneId::ControlPlane
             | PaneId::GpuNodes
             | PaneId::Ceph
@@ -73,14 +75,12 @@ impl PaneId {
 pub struct OtherSources {
     pub kubeconfig: bool,
     pub prometheus: bool,
-    pub lb_stats: bool,
 }
 
 impl OtherSources {
     pub fn configured(&self, pane: PaneId) -> bool {
         match pane {
-            PaneId::Etcd => false,
-            PaneId::ApiServerLb => self.lb_stats,
+            PaneId::Etcd | PaneId::ApiServerLb => false,
             PaneId::Metrics | PaneId::Kpis => self.prometheus,
             _ => self.kubeconfig,
         }
@@ -145,6 +145,70 @@ impl EtcdPaneState {
     }
 }
 
+/// What the LB pane is set up to read, known before the first observation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LbTargets {
+    /// Backend URLs probed directly.
+    pub backends: Vec<String>,
+    /// Where the LB view is read (`unix:///...`, `nginx+http://...`), if anywhere.
+    pub stats: Option<String>,
+}
+
+impl LbTargets {
+    pub fn is_empty(&self) -> bool {
+        self.backends.is_empty() && self.stats.is_none()
+    }
+}
+
+/// The API-server LB pane's state: the latest observation and what makes it stale.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LbPaneState {
+    pub configured: bool,
+    pub targets: LbTargets,
+    pub last: Option<LbObservation>,
+    pub settings: LbSettings,
+    pub stale_after: Duration,
+    pub selected: usize,
+}
+
+impl LbPaneState {
+    pub fn new(targets: LbTargets, settings: LbSettings, stale_after: Duration) -> Self {
+        LbPaneState {
+            configured: !targets.is_empty(),
+            targets,
+            last: None,
+            settings,
+            stale_after,
+            selected: 0,
+        }
+    }
+
+    pub fn findings(&self) -> Vec<Finding> {
+        match &self.last {
+            Some(obs) => obs.findings(&self.settings),
+            None => Vec::new(),
+        }
+    }
+
+    pub fn health(&self, now: SystemTime) -> Health {
+        match &self.last {
+            None => Health::Unknown,
+            Some(_) if self.is_stale(now) => finding::worst(&self.findings()).max(Health::Unknown),
+            Some(_) => finding::worst(&self.findings()),
+        }
+    }
+
+    pub fn age(&self, now: SystemTime) -> Option<Duration> {
+        self.last
+            .as_ref()
+            .map(|o| now.duration_since(o.observed_at).unwrap_or_default())
+    }
+
+    pub fn is_stale(&self, now: SystemTime) -> bool {
+        self.age(now).is_some_and(|a| a > self.stale_after)
+    }
+}
+
 /// Demo-lab controls (fault injection); executed by the lab, outside the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LabCommand {
@@ -168,6 +232,9 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
     Etcd(EtcdObservation),
+    Lb(LbObservation),
+    /// The LB pane's targets became known later (the demo lab started after the first frame).
+    LbTargets(LbTargets),
     /// The endpoints became known later (the demo lab started after the first frame).
     EtcdEndpoints(Vec<String>),
     /// Other sources became configured later (the demo lab serves all of them).
@@ -207,6 +274,7 @@ pub struct State {
     pub help_open: bool,
     pub home_selected: usize,
     pub etcd: EtcdPaneState,
+    pub lb: LbPaneState,
     pub other_sources: OtherSources,
     /// Messages for the engineer, newest last, with when they were raised.
     pub notices: Vec<Notice>,
@@ -226,6 +294,11 @@ impl State {
             help_open: false,
             home_selected: 0,
             etcd,
+            lb: LbPaneState::new(
+                LbTargets::default(),
+                LbSettings::default(),
+                Duration::from_secs(10),
+            ),
             other_sources: OtherSources::default(),
             notices: Vec::new(),
             read_only: false,
@@ -236,8 +309,19 @@ impl State {
     /// All findings, worst first.
     pub fn findings(&self) -> Vec<Finding> {
         let mut all = self.etcd.findings();
+        all.extend(self.lb.findings());
         all.sort_by_key(|f| std::cmp::Reverse(f.severity));
         all
+    }
+
+    /// The cluster's health: etcd's, and the LB's once the LB pane is configured.
+    pub fn overall(&self) -> Health {
+        let etcd = self.etcd.health(self.now);
+        if self.lb.configured {
+            etcd.max(self.lb.health(self.now))
+        } else {
+            etcd
+        }
     }
 
     pub fn notice(&mut self, text: String) {
@@ -255,6 +339,17 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             let members = obs.members.len();
             state.etcd.last = Some(obs);
             state.etcd.selected = state.etcd.selected.min(members.saturating_sub(1));
+            Vec::new()
+        }
+        Msg::Lb(obs) => {
+            state.lb.last = Some(obs);
+            let rows = state.lb.last.as_ref().map_or(0, |o| o.rows().len());
+            state.lb.selected = state.lb.selected.min(rows.saturating_sub(1));
+            Vec::new()
+        }
+        Msg::LbTargets(targets) => {
+            state.lb.configured = !targets.is_empty();
+            state.lb.targets = targets;
             Vec::new()
         }
         Msg::EtcdEndpoints(endpoints) => {
@@ -292,6 +387,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Help => state.help_open = true,
         Action::Back | Action::PaneHome => state.screen = Screen::Home,
         Action::PaneEtcd => state.screen = Screen::Pane(PaneId::Etcd),
+        Action::PaneLb => state.screen = Screen::Pane(PaneId::ApiServerLb),
         Action::Open => {
             if state.screen == Screen::Home {
                 open_pane(state, PaneId::ALL[state.home_selected]);
@@ -343,7 +439,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
 }
 
 fn open_pane(state: &mut State, pane: PaneId) {
-    if pane == PaneId::Etcd {
+    if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb) {
         state.screen = Screen::Pane(pane);
     } else {
         let why = if state.other_sources.configured(pane) {
@@ -371,6 +467,15 @@ fn move_selection(state: &mut State, action: Action) {
             let rows = state.etcd.last.as_ref().map_or(0, |o| o.members.len());
             let i = state.etcd.selected;
             state.etcd.selected = match action {
+                Action::Up => i.saturating_sub(1),
+                Action::Down => (i + 1).min(rows.saturating_sub(1)),
+                _ => i,
+            };
+        }
+        Screen::Pane(PaneId::ApiServerLb) => {
+            let rows = state.lb.last.as_ref().map_or(0, |o| o.rows().len());
+            let i = state.lb.selected;
+            state.lb.selected = match action {
                 Action::Up => i.saturating_sub(1),
                 Action::Down => (i + 1).min(rows.saturating_sub(1)),
                 _ => i,

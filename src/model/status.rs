@@ -1,16 +1,143 @@
 //! The headless report of `kha status`: one JSON object, stable keys, one sibling key
-//! per pane (`etcd` now; later panes add theirs in the same form).
+//! per pane (`etcd`, `lb`; later panes add theirs in the same form).
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
 use super::etcd::{EtcdObservation, EtcdSettings, QuorumState};
 use super::finding::{Finding, Health, worst};
+use super::lb::{HealthCheck, LbKind, LbObservation, LbSettings, LbState};
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
     pub overall: Health,
     pub cluster: String,
     pub etcd: EtcdReport,
+    pub lb: LbReport,
+}
+
+/// The API-server LB: one row per backend, the LB's view beside the direct probe.
+#[derive(Debug, Serialize)]
+pub struct LbReport {
+    pub status: Health,
+    /// Whether any backend or LB view is configured; an unconfigured LB does not count
+    /// towards `overall`.
+    pub configured: bool,
+    pub lb_kind: Option<LbKind>,
+    pub lb_source: Option<String>,
+    pub lb_error: Option<String>,
+    pub lb_view_age_secs: Option<u64>,
+    pub serving: usize,
+    pub backends: usize,
+    pub rows: Vec<LbRowReport>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LbRowReport {
+    pub name: String,
+    pub address: Option<String>,
+    pub zone: Option<String>,
+    pub serving: bool,
+    pub lb_state: Option<LbState>,
+    /// The LB's own words, e.g. `UP 1/3`.
+    pub lb_status: Option<String>,
+    pub lb_check: Option<String>,
+    pub lb_check_passed: Option<bool>,
+    pub lb_admin: Option<String>,
+    pub lb_last_change_secs: Option<u64>,
+    pub lb_sessions: Option<u64>,
+    pub lb_weight: Option<u32>,
+    pub readyz: Option<HealthCheck>,
+    pub livez: Option<HealthCheck>,
+    pub failing_checks: Vec<String>,
+    pub cert_not_after_unix: Option<u64>,
+    pub cert_days_left: Option<u64>,
+}
+
+impl LbReport {
+    pub fn not_configured() -> Self {
+        LbReport {
+            status: Health::Unknown,
+            configured: false,
+            lb_kind: None,
+            lb_source: None,
+            lb_error: None,
+            lb_view_age_secs: None,
+            serving: 0,
+            backends: 0,
+            rows: Vec::new(),
+            findings: vec![Finding {
+                severity: Health::Unknown,
+                pane: super::lb::PANE,
+                message: "API-server LB not configured: set --apiserver-backends \
+                          (KHA_APISERVER_BACKENDS) and/or --lb-stats (KHA_LB_STATS)"
+                    .into(),
+            }],
+        }
+    }
+
+    /// Configured, but no observation (deadline passed, or the source could not start).
+    pub fn failed(message: String) -> Self {
+        LbReport {
+            configured: true,
+            findings: vec![Finding {
+                severity: Health::Unknown,
+                pane: super::lb::PANE,
+                message,
+            }],
+            ..Self::not_configured()
+        }
+    }
+
+    pub fn from_observation(obs: &LbObservation, settings: &LbSettings) -> Self {
+        let findings = obs.findings(settings);
+        let rows = obs.rows();
+        let known = obs.lb.as_ref().is_some_and(|v| v.known());
+        let unix = |t: SystemTime| t.duration_since(UNIX_EPOCH).ok().map(|d| d.as_secs());
+        LbReport {
+            status: worst(&findings),
+            configured: true,
+            lb_kind: obs.lb.as_ref().map(|v| v.kind),
+            lb_source: obs.lb.as_ref().map(|v| v.source.clone()),
+            lb_error: obs.lb.as_ref().and_then(|v| v.error.clone()),
+            lb_view_age_secs: obs
+                .lb
+                .as_ref()
+                .and_then(|v| v.age(obs.observed_at))
+                .map(|a| a.as_secs()),
+            serving: rows.iter().filter(|r| r.serving(known)).count(),
+            backends: rows.len(),
+            rows: rows
+                .iter()
+                .map(|r| LbRowReport {
+                    name: r.name.clone(),
+                    address: r.address.clone(),
+                    zone: r.zone.clone(),
+                    serving: r.serving(known),
+                    lb_state: r.lb.as_ref().map(|s| s.status.state),
+                    lb_status: r.lb.as_ref().map(|s| s.status.text.clone()),
+                    lb_check: r.lb.as_ref().and_then(|s| s.check.clone()),
+                    lb_check_passed: r.lb.as_ref().and_then(|s| s.check_passed),
+                    lb_admin: r.lb.as_ref().and_then(|s| s.admin.clone()),
+                    lb_last_change_secs: r.lb.as_ref().and_then(|s| s.last_change_secs),
+                    lb_sessions: r.lb.as_ref().and_then(|s| s.sessions),
+                    lb_weight: r.lb.as_ref().and_then(|s| s.weight),
+                    readyz: r.readyz().cloned(),
+                    livez: r.livez().cloned(),
+                    failing_checks: r.failing_checks(),
+                    cert_not_after_unix: r
+                        .probe
+                        .as_ref()
+                        .and_then(|p| p.cert_not_after)
+                        .and_then(unix),
+                    cert_days_left: r.cert_left(obs.observed_at).map(|d| d.as_secs() / 86_400),
+                })
+                .collect(),
+            findings,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -109,11 +236,17 @@ impl EtcdReport {
 }
 
 impl StatusReport {
-    pub fn new(cluster: String, etcd: EtcdReport) -> Self {
+    pub fn new(cluster: String, etcd: EtcdReport, lb: LbReport) -> Self {
+        let overall = if lb.configured {
+            etcd.status.max(lb.status)
+        } else {
+            etcd.status
+        };
         StatusReport {
-            overall: etcd.status,
+            overall,
             cluster,
             etcd,
+            lb,
         }
     }
 
@@ -151,6 +284,43 @@ impl StatusReport {
             }
         }
         for f in e.findings.iter().filter(|f| f.severity > Health::Ok) {
+            out.push_str(&format!("  {:<7} {}\n", f.severity.label(), f.message));
+        }
+        out.push_str(&self.lb_human());
+        out
+    }
+
+    fn lb_human(&self) -> String {
+        let lb = &self.lb;
+        if !lb.configured {
+            return "lb        UNKNOWN  not configured (--apiserver-backends / --lb-stats)\n"
+                .into();
+        }
+        let view = match (&lb.lb_source, &lb.lb_error) {
+            (None, _) => "no LB view configured".to_string(),
+            (Some(src), None) => format!("LB view {src}"),
+            (Some(src), Some(e)) => format!("LB view {src} FAILED: {e}"),
+        };
+        let mut out = format!(
+            "lb        {:<8} {}/{} serving · {view}\n",
+            lb.status.label(),
+            lb.serving,
+            lb.backends
+        );
+        for r in &lb.rows {
+            let ready = match &r.readyz {
+                Some(c) if c.passed() => "readyz ok".to_string(),
+                Some(c) => format!("readyz FAILED ({})", c.why()),
+                None => "not probed".to_string(),
+            };
+            out.push_str(&format!(
+                "    {:<16} {:<22} LB {:<10} {ready}\n",
+                r.name,
+                r.address.as_deref().unwrap_or("-"),
+                r.lb_status.as_deref().unwrap_or("-"),
+            ));
+        }
+        for f in lb.findings.iter().filter(|f| f.severity > Health::Ok) {
             out.push_str(&format!("  {:<7} {}\n", f.severity.label(), f.message));
         }
         out

@@ -2,3 +2,4 @@
 //! reconnect/backoff and sends typed observations; none touches the terminal or UI state.
 
 pub mod etcd;
+pub mod lb;

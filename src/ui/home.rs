@@ -31,7 +31,7 @@ impl Widget for Cockpit<'_> {
             Layout::vertical([Constraint::Length(banner_height), Constraint::Min(0)]).areas(area);
 
         let lines: Vec<Line> = if shown == 0 {
-            let text = if self.state.etcd.last.is_some() {
+            let text = if self.state.etcd.last.is_some() || self.state.lb.last.is_some() {
                 " No findings."
             } else {
                 " Waiting for first data…"
@@ -73,6 +73,7 @@ impl Cockpit<'_> {
     fn tile(&self, pane: PaneId, selected: bool, area: Rect, buf: &mut Buffer) {
         let (health, lines) = match pane {
             PaneId::Etcd => self.etcd_tile(),
+            PaneId::ApiServerLb => self.lb_tile(),
             other => self.unconfigured_tile(other),
         };
         let border = if selected {
@@ -138,6 +139,79 @@ impl Cockpit<'_> {
             lines.push(Line::from(Span::styled(
                 format!("alarm {}", alarms.join(",")),
                 self.theme.crit,
+            )));
+        }
+        (health, lines)
+    }
+
+    fn lb_tile(&self) -> (Health, Vec<Line<'static>>) {
+        let lb = &self.state.lb;
+        let now = self.state.now;
+        if !lb.configured {
+            return (
+                Health::Unknown,
+                self.lines_for_unconfigured(PaneId::ApiServerLb),
+            );
+        }
+        let Some(obs) = &lb.last else {
+            let text = if lb.targets.is_empty() {
+                "starting the lab…".to_string()
+            } else {
+                format!("probing… {} backends", lb.targets.backends.len())
+            };
+            return (
+                Health::Unknown,
+                vec![
+                    status_line(self.theme, Health::Unknown, ""),
+                    Line::from(text),
+                ],
+            );
+        };
+        let health = lb.health(now);
+        let age = lb.age(now).map(short_age).unwrap_or_default();
+        let freshness = if lb.is_stale(now) {
+            format!("STALE {age}")
+        } else {
+            age
+        };
+        let (serving, total) = obs.serving();
+        let serving_health = match serving {
+            0 | 1 => Health::Crit,
+            n if n < total => Health::Warn,
+            _ => Health::Ok,
+        };
+        let rows = obs.rows();
+        let disagreements = rows
+            .iter()
+            .filter(|r| obs.row_health(r, &lb.settings) >= Health::Warn)
+            .count();
+        let view = match &obs.lb {
+            None => Line::from(Span::styled("LB view not configured", self.theme.muted)),
+            Some(v) if v.error.is_some() => Line::from(Span::styled(
+                format!("{} view FAILED", v.kind.label()),
+                self.theme.warn,
+            )),
+            Some(v) => {
+                let up = v
+                    .servers
+                    .iter()
+                    .filter(|s| s.status.takes_traffic())
+                    .count();
+                Line::from(format!("{}: {up}/{} UP", v.kind.label(), v.servers.len()))
+            }
+        };
+        let mut lines = vec![
+            status_line(self.theme, health, &freshness),
+            Line::from(Span::styled(
+                format!("{serving}/{total} serving"),
+                health_style(self.theme, serving_health),
+            )),
+            view,
+        ];
+        if disagreements > 0 {
+            lines.push(Line::from(Span::styled(
+                format!("{disagreements} backend(s) need a look"),
+                health_style(self.theme, health),
             )));
         }
         (health, lines)

@@ -4,6 +4,7 @@
 pub mod etcd;
 pub mod help;
 pub mod home;
+pub mod lb;
 
 use std::time::Duration;
 
@@ -30,6 +31,7 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
     match state.screen {
         Screen::Home => frame.render_widget(home::Cockpit { state, theme }, body),
         Screen::Pane(PaneId::Etcd) => frame.render_widget(etcd::EtcdPane { state, theme }, body),
+        Screen::Pane(PaneId::ApiServerLb) => frame.render_widget(lb::LbPane { state, theme }, body),
         Screen::Pane(_) => frame.render_widget(home::Cockpit { state, theme }, body),
     }
     frame.render_widget(footer_line(state, theme, keymap), footer);
@@ -40,7 +42,7 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
                 theme,
                 notices: &state.notices,
             },
-            centered(frame.area(), 76, 22),
+            centered(frame.area(), 76, 26),
         );
     }
 }
@@ -65,7 +67,7 @@ pub fn short_age(d: Duration) -> String {
 }
 
 fn header_line<'a>(state: &'a State, theme: &Theme) -> Paragraph<'a> {
-    let overall = state.etcd.health(state.now);
+    let overall = state.overall();
     let mut spans = vec![
         Span::styled(" kha ", theme.title),
         Span::styled(format!("cluster {} ", state.cluster), theme.accent),
@@ -101,6 +103,7 @@ fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragrap
     hint(Action::Quit, "quit");
     hint(Action::Open, "open");
     hint(Action::PaneEtcd, "etcd");
+    hint(Action::PaneLb, "LB");
     hint(Action::Back, "back");
     if state.lab_controls {
         hint(Action::LabStopMember, "stop member");

@@ -1,6 +1,8 @@
 //! Shared test helpers: fixtures for the etcd model, buffer inspection, real binaries.
 #![allow(dead_code)]
 
+pub mod haproxy;
+
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
