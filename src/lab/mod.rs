@@ -13,6 +13,7 @@ pub mod etcd_sim;
 pub mod kube;
 pub mod lb;
 pub mod metrics;
+pub mod skeleton;
 pub mod topology;
 pub mod world;
 

@@ -19,9 +19,10 @@ use super::collection::Collection;
 use super::crds;
 pub use super::events::{EventType, Expired, Subscription, WatchEvent};
 use super::metadata::{UidSource, complete_metadata};
-use super::object::BulkEncoder;
 pub use super::object::StoredObject;
+use super::object::{BulkEncoder, CompiledSkeleton};
 use super::resources::{Registry, ResourceInfo};
+use crate::lab::skeleton::{Generated, Skeleton};
 
 /// Events kept for watches that resume from an older resourceVersion.
 const HISTORY_CAP: usize = 20_000;
@@ -167,7 +168,8 @@ impl Store {
     }
 
     /// Loads the initial objects of a store nobody watches yet, generated and encoded
-    /// on `parts` threads: `produce(part, emit)` hands part `part`'s objects to `emit`.
+    /// on `parts` threads: `produce(part, emit)` hands part `part`'s objects to `emit`,
+    /// as trees or as skeletons with fills (compiled once per skeleton).
     /// Every object gets the same resourceVersion and no watch events are recorded (a
     /// watch from before the load gets 410 Gone). CustomResourceDefinitions go through
     /// the ordinary write path so their kinds get served; objects of a kind that is not
@@ -175,7 +177,7 @@ impl Store {
     pub fn load(
         &self,
         parts: usize,
-        produce: impl Fn(usize, &mut dyn FnMut(Value)) + Sync,
+        produce: impl Fn(usize, &mut dyn FnMut(Generated)) + Sync,
     ) -> Result<usize, StoreError> {
         let (registry, rv) = {
             let mut state = self.write_lock();
@@ -735,31 +737,49 @@ enum Loaded {
 fn encode_part(
     registry: &Registry,
     rv: u64,
-    produce: impl FnOnce(&mut dyn FnMut(Value)),
+    produce: impl FnOnce(&mut dyn FnMut(Generated)),
 ) -> Result<Vec<Loaded>, StoreError> {
     let mut uids = UidSource::new();
     let mut encoder = BulkEncoder::new(1 << 20);
     let mut out = Vec::new();
     let mut failed = None;
     let mut last: Option<Arc<ResourceInfo>> = None;
-    produce(&mut |mut obj: Value| {
+    // Keyed by the skeleton's address; the Arc kept beside keeps the address unique.
+    let mut compiled: HashMap<usize, (Arc<Skeleton>, Arc<ResourceInfo>, CompiledSkeleton)> =
+        HashMap::new();
+    produce(&mut |generated: Generated| {
         if failed.is_some() {
             return;
         }
+        let mut obj = match generated {
+            Generated::Object(obj) => obj,
+            Generated::Filled { skeleton, fills } => {
+                let id = Arc::as_ptr(&skeleton) as usize;
+                let entry = match compiled.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(e) => Ok(e.into_mut()),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        resolve(registry, skeleton.value()).and_then(|info| {
+                            let c = CompiledSkeleton::new(&info, &skeleton, |v| key_of(&info, v))?;
+                            Ok(e.insert((skeleton.clone(), info, c)))
+                        })
+                    }
+                };
+                match entry.and_then(|(_, info, c)| {
+                    Ok(Loaded::Object(
+                        info.clone(),
+                        encoder.encode_filled(c, rv, &fills)?,
+                    ))
+                }) {
+                    Ok(l) => out.push(l),
+                    Err(e) => failed = Some(e),
+                }
+                return;
+            }
+        };
         let loaded = (|| {
             let info = match &last {
                 Some(info) if holds(info, &obj) => info.clone(),
-                _ => {
-                    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
-                    let kind = obj["kind"].as_str().unwrap_or_default();
-                    registry
-                        .by_kind(api_version, kind)
-                        .filter(|r| r.stored)
-                        .ok_or_else(|| StoreError::UnknownKind {
-                            api_version: api_version.to_string(),
-                            kind: kind.to_string(),
-                        })?
-                }
+                _ => resolve(registry, &obj)?,
             };
             last = Some(info.clone());
             let key = key_of(&info, &obj)?;
@@ -779,6 +799,19 @@ fn encode_part(
         Some(e) => Err(e),
         None => Ok(out),
     }
+}
+
+/// The stored resource of an object, by its apiVersion and kind.
+fn resolve(registry: &Registry, obj: &Value) -> Result<Arc<ResourceInfo>, StoreError> {
+    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
+    let kind = obj["kind"].as_str().unwrap_or_default();
+    registry
+        .by_kind(api_version, kind)
+        .filter(|r| r.stored)
+        .ok_or_else(|| StoreError::UnknownKind {
+            api_version: api_version.to_string(),
+            kind: kind.to_string(),
+        })
 }
 
 /// Whether `obj` has the apiVersion and kind of `info`.

@@ -48,11 +48,14 @@ mod versions;
 mod workers;
 mod workloads;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde_json::Value;
 
+use crate::lab::skeleton::{Generated, Skeleton};
 use crate::lab::topology::{Faults, LabSpec, Rng, Topology};
 use catalog::{AppIds, Placement};
 use clock::Clock;
@@ -121,7 +124,8 @@ pub fn for_each_object(
 /// Part `part` of `parts` of the objects of [`for_each_object`], for generating them on
 /// several threads: part 0 has everything but the pods bound to nodes, and the pods of
 /// the `i`-th node go to part `i % parts`. The parts together are exactly the objects
-/// of [`objects`] (in another order when `parts > 1`).
+/// of [`objects`] (in another order when `parts > 1`), the worker pods as skeletons
+/// with fills (see [`crate::lab::skeleton`]).
 pub fn for_each_object_part(
     topology: &Topology,
     spec: &LabSpec,
@@ -129,10 +133,10 @@ pub fn for_each_object_part(
     now: SystemTime,
     part: usize,
     parts: usize,
-    emit: impl FnMut(Value),
+    emit: impl FnMut(Generated),
 ) {
     let ctx = Ctx::new(topology, spec, faults, now);
-    generate_part(&ctx, part, parts.max(1), &mut Emit(emit));
+    generate_part(&ctx, part, parts.max(1), &mut EmitGenerated(emit));
 }
 
 fn generate(ctx: &Ctx, out: &mut dyn Sink) {
@@ -163,6 +167,16 @@ fn generate_part(ctx: &Ctx, part: usize, parts: usize, out: &mut dyn Sink) {
 /// Where generated objects go: collected, or streamed to a caller.
 trait Sink {
     fn push(&mut self, object: Value);
+
+    /// Whether this sink takes skeletons with fills ([`Sink::push_filled`]); a sink
+    /// that wants trees is handed trees built the ordinary way.
+    fn takes_skeletons(&self) -> bool {
+        false
+    }
+
+    fn push_filled(&mut self, skeleton: &Arc<Skeleton>, fills: Vec<String>) {
+        self.push(skeleton.fill_value(&fills));
+    }
 }
 
 impl Sink for Vec<Value> {
@@ -176,6 +190,25 @@ struct Emit<F>(F);
 impl<F: FnMut(Value)> Sink for Emit<F> {
     fn push(&mut self, object: Value) {
         (self.0)(object);
+    }
+}
+
+struct EmitGenerated<F>(F);
+
+impl<F: FnMut(Generated)> Sink for EmitGenerated<F> {
+    fn push(&mut self, object: Value) {
+        (self.0)(Generated::Object(object));
+    }
+
+    fn takes_skeletons(&self) -> bool {
+        true
+    }
+
+    fn push_filled(&mut self, skeleton: &Arc<Skeleton>, fills: Vec<String>) {
+        (self.0)(Generated::Filled {
+            skeleton: skeleton.clone(),
+            fills,
+        });
     }
 }
 
@@ -285,6 +318,8 @@ struct Ctx<'a> {
     /// Names and UIDs of each app's Deployment and ReplicaSet, parallel to `APPS`.
     apps: Vec<AppIds>,
     rollout: rollout::RolloutIds,
+    /// Worker-pod skeletons by owning ReplicaSet and whether the node is down.
+    skeletons: RefCell<HashMap<(String, bool), Arc<Skeleton>>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -300,6 +335,7 @@ impl<'a> Ctx<'a> {
             placement: Placement::new(topo.workers.len(), spec.pods_per_node, weight),
             apps: AppIds::all(seed),
             rollout: rollout::RolloutIds::new(topo, seed),
+            skeletons: RefCell::new(HashMap::new()),
         }
     }
 
@@ -421,7 +457,7 @@ mod tests {
         let mut parts = Vec::new();
         for part in 0..3 {
             for_each_object_part(&topology, &spec, &faults, now, part, 3, |o| {
-                parts.push(key(&o))
+                parts.push(key(&o.into_value()))
             });
         }
         assert!(whole.len() > 50, "{} objects", whole.len());

@@ -8,12 +8,20 @@ use super::clock::{DAY, MINUTE};
 use super::nodes::NodeRef;
 use super::pod::{self, Container, Running};
 use super::{Ctx, Sink, ids, rollout};
+use crate::lab::skeleton::Skeleton;
+use std::sync::Arc;
 
 /// The `pods_per_node` pods bound to worker `n`.
 pub(super) fn pods_on(ctx: &Ctx, n: &NodeRef, out: &mut dyn Sink) {
     let worker = worker_index(ctx, n);
     for s in 0..ctx.spec.pods_per_node {
-        out.push(pod(ctx, n, worker, s, None));
+        if out.takes_skeletons() {
+            let o = owner(ctx, worker, s);
+            let skeleton = skeleton_of(ctx, n, s, &o);
+            out.push_filled(&skeleton, fills(ctx, n, s, &o));
+        } else {
+            out.push(pod(ctx, n, worker, s, None));
+        }
     }
 }
 
@@ -48,7 +56,11 @@ struct Owner<'a> {
 }
 
 fn pod(ctx: &Ctx, n: &NodeRef, worker: usize, slot: usize, restart: Option<u64>) -> Value {
-    let owner = match ctx.placement.slot(worker, slot) {
+    build(ctx, n, slot, &owner(ctx, worker, slot), restart)
+}
+
+fn owner<'a>(ctx: &'a Ctx, worker: usize, slot: usize) -> Owner<'a> {
+    match ctx.placement.slot(worker, slot) {
         Slot::App { app, replica } => {
             let a = &APPS[app];
             let ids = &ctx.apps[app];
@@ -100,8 +112,106 @@ fn pod(ctx: &Ctx, n: &NodeRef, worker: usize, slot: usize, restart: Option<u64>)
                 replica: i,
             }
         }
-    };
-    build(ctx, n, slot, &owner, restart)
+    }
+}
+
+/// The fields that differ between pods of one owner on nodes in the same state, as
+/// paths into the pod: the holes of the owner's skeleton, in order. Hole 11 is the
+/// restart count, a number.
+const HOLES: [&[&str]; 12] = [
+    &["/metadata/name"],
+    &["/metadata/uid"],
+    &["/metadata/creationTimestamp"],
+    &["/spec/nodeName"],
+    &[
+        "/spec/containers/0/volumeMounts/0/name",
+        "/spec/volumes/0/name",
+    ],
+    &["/status/hostIP", "/status/hostIPs/0/ip"],
+    &["/status/podIP", "/status/podIPs/0/ip"],
+    &[
+        "/status/startTime",
+        "/status/conditions/1/lastTransitionTime",
+        "/status/conditions/4/lastTransitionTime",
+    ],
+    &["/status/conditions/3/lastTransitionTime"],
+    &[
+        "/status/conditions/0/lastTransitionTime",
+        "/status/containerStatuses/0/state/running/startedAt",
+    ],
+    &["/status/containerStatuses/0/containerID"],
+    &["/status/containerStatuses/0/restartCount"],
+];
+/// Hole 8 also times the Ready condition, unless the node is down (then that time is
+/// the node lifecycle controller's, the same for every pod).
+const READY_AT: usize = 8;
+
+/// The skeleton of `o`'s pods on nodes in `n`'s state, built from this pod the first
+/// time it is asked for.
+fn skeleton_of(ctx: &Ctx, n: &NodeRef, slot: usize, o: &Owner) -> Arc<Skeleton> {
+    let node_down = ctx.faults.zone_is_down(n.zone);
+    let key = (o.replica_set.to_string(), node_down);
+    if let Some(s) = ctx.skeletons.borrow().get(&key) {
+        return s.clone();
+    }
+    let mut tree = build(ctx, n, slot, o, None);
+    for (i, paths) in HOLES.iter().enumerate() {
+        let marker = if i == 11 {
+            Skeleton::raw_hole(i)
+        } else {
+            Value::String(Skeleton::hole(i))
+        };
+        for path in *paths {
+            if let Some(v) = tree.pointer_mut(path) {
+                *v = marker.clone();
+            }
+        }
+        if i == READY_AT
+            && !node_down
+            && let Some(v) = tree.pointer_mut("/status/conditions/2/lastTransitionTime")
+        {
+            *v = marker.clone();
+        }
+    }
+    let skeleton = Arc::new(Skeleton::new(tree, HOLES.len()));
+    ctx.skeletons.borrow_mut().insert(key, skeleton.clone());
+    skeleton
+}
+
+/// The values of the skeleton's holes for the pod in `slot` of `n`, computed as
+/// [`build`] computes them (a test holds the two together).
+fn fills(ctx: &Ctx, n: &NodeRef, slot: usize, o: &Owner) -> Vec<String> {
+    let suffix = ids::name_suffix(o.salt, o.replica as u64);
+    let name = format!("{}-{suffix}", o.replica_set);
+    let seed = ids::hash_parts(ctx.seed, &["Pod", o.namespace, &name]);
+    let uid = ids::uid(seed);
+    let restarts = restarts(seed);
+    vec![
+        name,
+        uid,
+        ctx.clock.ago(o.started_ago + 3),
+        n.name.to_string(),
+        format!(
+            "kube-api-access-{}",
+            ids::name_suffix(o.salt ^ 0x5a5a, o.replica as u64)
+        ),
+        n.ip.to_string(),
+        n.pod_ip(10 + slot),
+        ctx.clock.ago(o.started_ago),
+        ctx.clock.ago(o.started_ago - 4),
+        ctx.clock.ago(o.started_ago - 2),
+        pod::container_id(ids::mix(seed, 0)),
+        restarts.to_string(),
+    ]
+}
+
+/// How often the container restarted before now: a few pods restarted a few times.
+fn restarts(seed: u64) -> u32 {
+    if seed.is_multiple_of(23) {
+        (seed % 4 + 1) as u32
+    } else {
+        0
+    }
 }
 
 fn build(ctx: &Ctx, n: &NodeRef, slot: usize, o: &Owner, restart: Option<u64>) -> Value {
@@ -122,11 +232,7 @@ fn build(ctx: &Ctx, n: &NodeRef, slot: usize, o: &Owner, restart: Option<u64>) -
             pod_ip: &pod_ip,
             started_ago: o.started_ago,
             containers: &containers,
-            restarts: if seed.is_multiple_of(23) {
-                (seed % 4 + 1) as u32
-            } else {
-                0
-            },
+            restarts: restarts(seed),
             node_down: ctx.faults.zone_is_down(n.zone),
             seed,
             qos: "Burstable",
@@ -215,6 +321,47 @@ fn restart_container(ctx: &Ctx, status: &mut Value, seed: u64, h: u64) {
             if cond["type"] == "Ready" || cond["type"] == "ContainersReady" {
                 cond["lastTransitionTime"] = json!(ctx.clock.ago(back - 1));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::topology::{Faults, LabSpec, Scenario, Topology};
+    use std::time::SystemTime;
+
+    /// Every worker pod from its skeleton and fills equals the pod built directly,
+    /// in a healthy lab and with a zone down.
+    #[test]
+    fn skeleton_pods_equal_built_pods() {
+        let spec = LabSpec {
+            nodes: 9,
+            pods_per_node: 12,
+            ..LabSpec::default()
+        };
+        let topo = Topology::generate(&spec);
+        for scenario in [Scenario::Healthy, Scenario::AzFailure] {
+            let faults = Faults::for_scenario(scenario, &topo);
+            let ctx = Ctx::new(&topo, &spec, &faults, SystemTime::now());
+            let base = topo.control_plane.len() + topo.gpu_nodes.len();
+            let mut compared = 0;
+            for w in 0..topo.workers.len() {
+                let n = super::super::nodes::worker(&ctx, w, base);
+                for slot in 0..spec.pods_per_node {
+                    let o = owner(&ctx, w, slot);
+                    let from_skeleton =
+                        skeleton_of(&ctx, &n, slot, &o).fill_value(&fills(&ctx, &n, slot, &o));
+                    assert_eq!(
+                        from_skeleton,
+                        build(&ctx, &n, slot, &o, None),
+                        "{scenario:?}"
+                    );
+                    compared += 1;
+                }
+            }
+            assert_eq!(compared, 9 * 12);
+            assert!(ctx.skeletons.borrow().len() > 1);
         }
     }
 }
