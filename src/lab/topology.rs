@@ -6,6 +6,12 @@
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
+/// Seconds before the lab's start that a scenario's lost zone stopped answering: the
+/// same instant in the Kubernetes objects (node conditions, pod readiness) and in the
+/// metrics (alert onsets), and long enough ago for the alerting rules' `for` durations
+/// (`KubeNodeNotReady` 15 m, `etcdMembersDown` 20 m) to have passed.
+pub const ZONE_LOST_AGO_SECS: i64 = 30 * 60;
+
 /// What `kha lab up` / `kha demo` simulate.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LabSpec {

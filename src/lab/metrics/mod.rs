@@ -32,8 +32,8 @@ use tokio::task::JoinHandle;
 
 pub use catalogue::{CatalogueQuery, Direction, default_catalogue, fallback_promql};
 
-use crate::lab::topology::{Faults, Topology};
-use clock::MINUTE;
+use crate::lab::topology::{Faults, Topology, ZONE_LOST_AGO_SECS};
+use clock::{MINUTE, SECOND};
 use series::Model;
 use timeline::Timeline;
 
@@ -47,7 +47,7 @@ type CopyFault = fn(&Faults, &mut Faults);
 /// the canary went bad two analysis intervals after the rollout paused (11 m ago).
 fn scenario_fault_ages() -> [(i64, CopyFault); 6] {
     [
-        (30 * MINUTE, |from, to| {
+        (ZONE_LOST_AGO_SECS * SECOND, |from, to| {
             to.zone_down = from.zone_down.clone()
         }),
         (30 * MINUTE, |from, to| to.etcd_nospace = from.etcd_nospace),

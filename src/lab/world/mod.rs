@@ -10,7 +10,7 @@
 //! rollout, Ceph, Velero, Events) may change with any fault; everything else never does.
 //!
 //! Time: every timestamp is "so long before `now`" (a node created 412 days ago, a zone
-//! lost 150 s ago, a heartbeat a few seconds ago). The same `now` gives the same
+//! lost 30 min ago, a heartbeat a few seconds ago). The same `now` gives the same
 //! objects. Called later with a later `now`, the upserted objects carry their
 //! `creationTimestamp` forward too; the real API server ignores such a change on update
 //! (it keeps `metadata.creationTimestamp` and `uid`), and a store imitating it should.
@@ -62,7 +62,7 @@ use clock::Clock;
 use nodes::{NodeRef, Role};
 
 /// Seconds before `now` that a downed zone stopped answering.
-const ZONE_LOST_AGO: i64 = 150;
+const ZONE_LOST_AGO: i64 = crate::lab::topology::ZONE_LOST_AGO_SECS;
 /// The node lifecycle controller's grace period before it marks a silent node Unknown.
 const NODE_MONITOR_GRACE: i64 = 40;
 
