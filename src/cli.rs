@@ -102,6 +102,14 @@ pub enum Command {
         #[command(subcommand)]
         command: LabCommandLine,
     },
+    /// etcd runbooks: snapshot save, move-leader, defrag, recover-nospace (`--plan`
+    /// prints the plan and runs nothing).
+    Etcd {
+        #[command(subcommand)]
+        command: crate::runbook::cli::EtcdCommand,
+    },
+    /// The audit log of runbooks run from this machine.
+    Audit(crate::runbook::cli::AuditArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -327,6 +335,8 @@ pub async fn run(cli: Cli) -> Result<i32> {
             crate::lab::up(&dir, lab.options(etcd)).await?;
             Ok(0)
         }
+        Some(Command::Etcd { command }) => crate::runbook::cli::etcd(&settings, command).await,
+        Some(Command::Audit(args)) => crate::runbook::cli::audit(&args),
     }
 }
 

@@ -9,5 +9,6 @@ pub mod cli;
 pub mod config;
 pub mod lab;
 pub mod model;
+pub mod runbook;
 pub mod sources;
 pub mod ui;

@@ -41,6 +41,8 @@ pub struct RealEtcdCluster {
     members: Vec<RealMember>,
     initial_cluster: String,
     binary: PathBuf,
+    /// Flags every member gets besides the cluster wiring.
+    extra_args: Vec<String>,
 }
 
 /// A free loopback TCP port (the OS picks it; it is released before use).
@@ -66,12 +68,18 @@ impl RealEtcdCluster {
     /// busy machine can take one in between: then the cluster is started again on fresh
     /// ports (three attempts).
     pub async fn start(dir: &Path, n: usize) -> Result<Self> {
+        Self::start_with(dir, n, &[]).await
+    }
+
+    /// As [`RealEtcdCluster::start`], with `extra` flags for every member (tests use
+    /// e.g. `--quota-backend-bytes`).
+    pub async fn start_with(dir: &Path, n: usize, extra: &[&str]) -> Result<Self> {
         let mut last = None;
         for attempt in 1..=3 {
             let attempt_dir = dir.join(format!("etcd-{attempt}"));
             std::fs::create_dir_all(&attempt_dir)
                 .wrap_err_with(|| format!("cannot create {}", attempt_dir.display()))?;
-            let cluster = Self::start_once(&attempt_dir, n).await?;
+            let cluster = Self::start_once(&attempt_dir, n, extra).await?;
             match cluster.wait_ready(Duration::from_secs(20)).await {
                 Ok(()) => return Ok(cluster),
                 Err(e) => {
@@ -83,7 +91,7 @@ impl RealEtcdCluster {
         Err(last.unwrap_or_else(|| eyre!("etcd cluster did not start")))
     }
 
-    async fn start_once(dir: &Path, n: usize) -> Result<Self> {
+    async fn start_once(dir: &Path, n: usize, extra: &[&str]) -> Result<Self> {
         let binary = find_etcd()
             .ok_or_else(|| eyre!("`etcd` not found on PATH: apt-get install etcd-server"))?;
         let mut members = Vec::new();
@@ -107,6 +115,7 @@ impl RealEtcdCluster {
             members,
             initial_cluster,
             binary,
+            extra_args: extra.iter().map(|a| a.to_string()).collect(),
         };
         for i in 0..n {
             cluster.start_member(i).await?;
@@ -138,6 +147,7 @@ impl RealEtcdCluster {
     pub async fn start_member(&mut self, idx: usize) -> Result<()> {
         let binary = self.binary.clone();
         let initial_cluster = self.initial_cluster.clone();
+        let extra = self.extra_args.clone();
         let m = self
             .members
             .get_mut(idx)
@@ -177,6 +187,7 @@ impl RealEtcdCluster {
             .args(["--initial-cluster-token", "kha-lab"])
             // Fast elections so a stopped leader is replaced within a second.
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
+            .args(&extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))

@@ -483,14 +483,14 @@ fn rpc_error(e: &etcd_client::Error, timeout: Duration) -> String {
 }
 
 /// A short, human error: the gRPC message rather than tonic's debug dump.
-fn describe(e: &etcd_client::Error) -> String {
+pub(crate) fn describe(e: &etcd_client::Error) -> String {
     match e {
         etcd_client::Error::GRpcStatus(s) if !s.message().is_empty() => s.message().to_string(),
         other => other.to_string(),
     }
 }
 
-fn load_tls(files: &EtcdTlsFiles) -> Result<Option<TlsOptions>> {
+pub(crate) fn load_tls(files: &EtcdTlsFiles) -> Result<Option<TlsOptions>> {
     let read = |what: &str, path: &PathBuf| {
         std::fs::read(path).wrap_err_with(|| format!("cannot read etcd {what} {}", path.display()))
     };

@@ -1,0 +1,281 @@
+//! `kha etcd ...` and `kha audit`: the runbooks from the command line. `--plan` prints
+//! the plan as Markdown and runs nothing; otherwise the plan is shown, confirmed at a
+//! prompt (or by `--confirm`), run with live output, and recorded in the audit log.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use color_eyre::eyre::{Result, eyre};
+
+use super::audit::{AuditEvent, AuditLog};
+use super::engine::{Decision, Engine, Operator, Progress, resume_point};
+use super::exec::{Executor, LiveExecutor, PrintOnly};
+use super::{Runbook, etcd, plan};
+use crate::cli::Settings;
+use crate::config::Paths;
+use crate::sources::etcd::EtcdProber;
+
+#[derive(Debug, Subcommand)]
+pub enum EtcdCommand {
+    /// Snapshots: `kha etcd snapshot save FILE`.
+    Snapshot {
+        #[command(subcommand)]
+        command: SnapshotCommand,
+    },
+    /// Hand raft leadership to a named member.
+    MoveLeader {
+        /// The member that should lead (its etcd --name).
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Defragment every member, followers first, the leader last.
+    Defrag {
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// Compact, defragment, disarm the NOSPACE alarm, check writes.
+    RecoverNospace {
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotCommand {
+    /// Stream a snapshot to FILE (atomically), with size, revision and SHA-256.
+    Save {
+        file: PathBuf,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+/// How a runbook is run from the command line.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Print the plan as Markdown and run nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Answer the confirmation without a prompt: `y` for disruptive plans, the cluster
+    /// name for destructive ones.
+    #[arg(long, value_name = "ANSWER")]
+    pub confirm: Option<String>,
+    /// Say what each step would do; change nothing.
+    #[arg(long)]
+    pub print_only: bool,
+    /// Continue the last interrupted run of this runbook from its next step.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// `kha audit`: the audit log, raw or as an incident timeline.
+#[derive(Debug, Clone, Args)]
+pub struct AuditArgs {
+    /// A Markdown timeline of the actions taken, for the incident report.
+    #[arg(long)]
+    pub incident: bool,
+}
+
+pub async fn etcd(settings: &Settings, command: EtcdCommand) -> Result<i32> {
+    let mut prober = EtcdProber::new(settings.etcd.clone())?;
+    let obs = tokio::time::timeout(Duration::from_secs(10), prober.probe())
+        .await
+        .map_err(|_| eyre!("the etcd cluster did not answer within 10 s"))?;
+    let cluster = settings.cluster.as_str();
+    let (rb, run) = match command {
+        EtcdCommand::Snapshot {
+            command: SnapshotCommand::Save { file, run },
+        } => (etcd::snapshot_save(cluster, &obs, &file), run),
+        EtcdCommand::MoveLeader { to, run } => (etcd::move_leader(cluster, &obs, &to), run),
+        EtcdCommand::Defrag { run } => (etcd::defrag(cluster, &obs), run),
+        EtcdCommand::RecoverNospace { run } => (etcd::recover_nospace(cluster, &obs), run),
+    };
+    execute(settings, &rb, &run).await
+}
+
+async fn execute(settings: &Settings, rb: &Runbook, args: &RunArgs) -> Result<i32> {
+    let markdown = plan::markdown(rb);
+    if args.plan {
+        print!("{markdown}");
+        return Ok(if rb.unmet().is_empty() { 0 } else { 1 });
+    }
+    println!("{markdown}");
+    let state_dir = Paths::discover().state_dir;
+    let audit = AuditLog::in_dir(&state_dir);
+    let resume = if args.resume {
+        let point = resume_point(&audit, &rb.id, &rb.cluster)?;
+        match &point {
+            Some((run, step)) => println!("resuming run {run} at step {step}"),
+            None => return Err(eyre!("no interrupted run of {} to resume", rb.id)),
+        }
+        point
+    } else {
+        None
+    };
+    let mut operator = Terminal {
+        preset: args.confirm.clone(),
+    };
+    let report = if args.print_only {
+        run_with(
+            PrintOnly,
+            settings,
+            audit.clone(),
+            rb,
+            &mut operator,
+            resume,
+        )
+        .await
+    } else {
+        let live = LiveExecutor::new(&settings.etcd.tls, state_dir)?;
+        run_with(live, settings, audit.clone(), rb, &mut operator, resume).await
+    };
+    match report {
+        Ok(r) => {
+            println!(
+                "done: {} step(s) in run {}{}; audit log {}",
+                r.completed,
+                r.run,
+                if r.skipped.is_empty() {
+                    String::new()
+                } else {
+                    format!(", skipped {:?}", r.skipped)
+                },
+                audit.path().display()
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("kha: {e:#}");
+            Ok(2)
+        }
+    }
+}
+
+async fn run_with<E: Executor>(
+    executor: E,
+    settings: &Settings,
+    audit: AuditLog,
+    rb: &Runbook,
+    operator: &mut Terminal,
+    resume: Option<(String, usize)>,
+) -> Result<super::engine::RunReport> {
+    let mut engine = Engine {
+        executor,
+        audit,
+        read_only: settings.read_only,
+        poll: Duration::from_millis(500),
+        kube_user: None,
+    };
+    engine.run(rb, operator, resume).await
+}
+
+/// Prompts on the terminal; with `--confirm` (or no terminal) answers are preset and a
+/// failed step aborts.
+struct Terminal {
+    preset: Option<String>,
+}
+
+impl Operator for Terminal {
+    fn ask(&mut self, prompt: &str) -> String {
+        if let Some(answer) = &self.preset {
+            println!("{prompt} {answer} (--confirm)");
+            return answer.clone();
+        }
+        if !std::io::stdin().is_terminal() {
+            println!("{prompt} (no terminal to ask: pass --confirm)");
+            return String::new();
+        }
+        print!("{prompt} ");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        line.trim().to_string()
+    }
+
+    fn decide(&mut self, _step: usize, _error: &str, skippable: bool) -> Decision {
+        if self.preset.is_some() || !std::io::stdin().is_terminal() {
+            return Decision::Abort;
+        }
+        let options = if skippable {
+            "[r]etry, [s]kip, [a]bort"
+        } else {
+            "[r]etry, [a]bort"
+        };
+        print!("{options}? ");
+        let _ = std::io::stdout().flush();
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+        match line.trim() {
+            "r" | "retry" => Decision::Retry,
+            "s" | "skip" if skippable => Decision::Skip,
+            _ => Decision::Abort,
+        }
+    }
+
+    fn progress(&mut self, event: Progress) {
+        match event {
+            Progress::StepStarted {
+                step,
+                title,
+                operation,
+            } => println!("[{step}] {title}\n    runs: {operation}"),
+            Progress::StepOutput { output, .. } => {
+                println!("    {}", output.summary);
+                for l in output.lines {
+                    println!("    | {l}");
+                }
+            }
+            Progress::Verifying { what, .. } => println!("    verifying: {what}"),
+            Progress::StepDone { .. } => println!("    ok"),
+            Progress::StepFailed {
+                error, guidance, ..
+            } => {
+                println!("    FAILED: {error}\n    what to do: {guidance}")
+            }
+            Progress::StepSkipped { step } => println!("[{step}] skipped"),
+        }
+    }
+}
+
+/// `kha audit`.
+pub fn audit(args: &AuditArgs) -> Result<i32> {
+    let log = AuditLog::in_dir(&Paths::discover().state_dir);
+    let (records, bad) = log.read()?;
+    if args.incident {
+        println!("# Actions taken ({})", log.path().display());
+        println!();
+        println!("| time (UTC) | who | cluster | runbook | step | event | result |");
+        println!("|---|---|---|---|---|---|---|");
+        for r in &records {
+            if r.event == AuditEvent::StepStarted {
+                continue;
+            }
+            println!(
+                "| {} | {} | {} | {} | {} | {:?} | {} |",
+                r.at,
+                r.os_user,
+                r.cluster,
+                r.runbook,
+                r.step.map_or(String::new(), |s| s.to_string()),
+                r.event,
+                r.result
+                    .as_deref()
+                    .or(r.operation.as_deref())
+                    .unwrap_or("")
+                    .replace('|', "\\|")
+            );
+        }
+    } else {
+        for r in &records {
+            println!("{}", serde_json::to_string(r)?);
+        }
+    }
+    if bad > 0 {
+        eprintln!("kha: {bad} line(s) of the audit log could not be read");
+    }
+    Ok(0)
+}

@@ -1,0 +1,227 @@
+//! Guided actions. A runbook is data: what it is for, how risky it is, the preconditions
+//! it was checked against, and steps, each with the exact operation it performs (an etcd
+//! RPC, an argv run locally or over ssh), how the result is verified, and what to do when
+//! it fails. Plans are pure ([`plan`]); the [`engine`] previews, confirms, executes
+//! through an [`exec::Executor`] and appends every event to the [`audit`] log.
+
+pub mod audit;
+pub mod cli;
+pub mod engine;
+pub mod etcd;
+pub mod exec;
+pub mod plan;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// How much a runbook or step can hurt; decides the confirmation it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    /// Reads or copies; changes nothing.
+    Safe,
+    /// Changes the cluster in a way it recovers from (a leader election, a defrag pause).
+    Disruptive,
+    /// Can lose data or availability if wrong (a restore, a compaction).
+    Destructive,
+}
+
+impl Risk {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Safe => "safe",
+            Risk::Disruptive => "disruptive",
+            Risk::Destructive => "destructive",
+        }
+    }
+}
+
+impl fmt::Display for Risk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A precondition and whether live state met it when the plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Precondition {
+    pub description: String,
+    pub met: bool,
+    /// What was seen (e.g. "3/3 members healthy").
+    pub evidence: String,
+}
+
+/// The exact thing a step does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Operation {
+    /// Maintenance.Snapshot from `endpoint`, streamed to `path` (written atomically).
+    EtcdSnapshotSave { endpoint: String, path: PathBuf },
+    /// Maintenance.MoveLeader sent to the current leader at `endpoint`.
+    EtcdMoveLeader {
+        endpoint: String,
+        to_name: String,
+        to_id: u64,
+    },
+    /// Maintenance.Defragment of the member at `endpoint`.
+    EtcdDefragment { endpoint: String, member: String },
+    /// KV.Compact to the current revision, physical.
+    EtcdCompact { endpoint: String },
+    /// Maintenance.Alarm DEACTIVATE for every NOSPACE alarm.
+    EtcdDisarmNospace { endpoint: String },
+    /// A program, run with these exact arguments (never through a shell), on this
+    /// machine or on `host` over ssh.
+    Argv {
+        host: Option<String>,
+        argv: Vec<String>,
+    },
+}
+
+impl Operation {
+    /// One line saying exactly what will run (plans, audit records).
+    pub fn describe(&self) -> String {
+        match self {
+            Operation::EtcdSnapshotSave { endpoint, path } => {
+                format!(
+                    "etcd Maintenance.Snapshot from {endpoint} -> {}",
+                    path.display()
+                )
+            }
+            Operation::EtcdMoveLeader {
+                endpoint,
+                to_name,
+                to_id,
+            } => format!("etcd Maintenance.MoveLeader at {endpoint} to {to_name} ({to_id:016x})"),
+            Operation::EtcdDefragment { endpoint, member } => {
+                format!("etcd Maintenance.Defragment of {member} at {endpoint}")
+            }
+            Operation::EtcdCompact { endpoint } => {
+                format!("etcd KV.Compact at {endpoint} to the current revision (physical)")
+            }
+            Operation::EtcdDisarmNospace { endpoint } => {
+                format!("etcd Maintenance.Alarm DEACTIVATE NOSPACE at {endpoint}")
+            }
+            Operation::Argv { host, argv } => {
+                let cmd = argv
+                    .iter()
+                    .map(|a| exec::quote_for_display(a))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                match host {
+                    Some(h) => format!("on {h} over ssh: {cmd}"),
+                    None => format!("locally: {cmd}"),
+                }
+            }
+        }
+    }
+
+    pub fn changes_cluster(&self) -> bool {
+        match self {
+            Operation::EtcdSnapshotSave { .. } => false,
+            Operation::EtcdMoveLeader { .. }
+            | Operation::EtcdDefragment { .. }
+            | Operation::EtcdCompact { .. }
+            | Operation::EtcdDisarmNospace { .. }
+            | Operation::Argv { .. } => true,
+        }
+    }
+}
+
+/// How a step's result is checked, polled until it holds or the timeout passes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Verification {
+    /// Nothing beyond the operation's own success.
+    None,
+    /// Every listed member answers a linearizable read.
+    EtcdHealthy { endpoints: Vec<String> },
+    /// The named member is the leader.
+    EtcdLeaderIs {
+        endpoints: Vec<String>,
+        name: String,
+    },
+    /// No alarm is raised.
+    EtcdNoAlarms { endpoint: String },
+    /// A write and read-back of a kha key succeeds.
+    EtcdWritable { endpoint: String },
+    /// The snapshot file exists, is non-empty and `etcdutl`/`etcdctl snapshot status`
+    /// accepts it when either is installed.
+    SnapshotFile { path: PathBuf },
+}
+
+impl Verification {
+    pub fn describe(&self) -> String {
+        match self {
+            Verification::None => "the operation reports success".into(),
+            Verification::EtcdHealthy { endpoints } => {
+                format!("members healthy: {}", endpoints.join(", "))
+            }
+            Verification::EtcdLeaderIs { name, .. } => format!("{name} is the leader"),
+            Verification::EtcdNoAlarms { .. } => "no etcd alarm is raised".into(),
+            Verification::EtcdWritable { .. } => {
+                "a write and read-back of /kha/probe succeeds".into()
+            }
+            Verification::SnapshotFile { path } => format!(
+                "{} is a valid snapshot (size, SHA-256, `etcdutl snapshot status` when installed)",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// One step of a runbook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    pub title: String,
+    pub explanation: String,
+    pub risk: Risk,
+    pub operation: Operation,
+    pub verification: Verification,
+    #[serde(with = "duration_secs")]
+    pub timeout: Duration,
+    /// What to do when the step or its verification fails.
+    pub on_failure: String,
+    /// Whether skipping the step after a failure leaves the cluster safe.
+    pub skippable: bool,
+}
+
+/// A whole guided action, ready to preview and run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Runbook {
+    /// Stable id, e.g. `etcd.snapshot-save`.
+    pub id: String,
+    pub title: String,
+    pub cluster: String,
+    /// Why and when to use it.
+    pub summary: String,
+    pub preconditions: Vec<Precondition>,
+    pub steps: Vec<Step>,
+}
+
+impl Runbook {
+    /// The highest risk of any step.
+    pub fn risk(&self) -> Risk {
+        self.steps
+            .iter()
+            .map(|s| s.risk)
+            .max()
+            .unwrap_or(Risk::Safe)
+    }
+
+    /// Preconditions that live state did not meet.
+    pub fn unmet(&self) -> Vec<&Precondition> {
+        self.preconditions.iter().filter(|p| !p.met).collect()
+    }
+}
+
+mod duration_secs {
+    use serde::Serializer;
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+}
