@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{Scenario, observation};
-use kha::runbook::{Risk, etcd, plan};
+use kha::runbook::{Risk, etcd, plan, restore};
 
 fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -81,4 +81,61 @@ fn nospace_plan_is_destructive_and_needs_the_alarm() {
             .iter()
             .any(|p| p.description == "etcd has quorum")
     );
+}
+
+fn kubeadm_spec(tool: restore::RestoreTool) -> restore::RestoreSpec {
+    let members = ["a", "b", "c"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| restore::RestoreMember {
+            name: format!("cp-{n}"),
+            host: Some(format!("cp-{n}.prod.internal")),
+            peer_url: format!("https://10.0.0.1{}:2380", i + 1),
+            client_url: format!("https://10.0.0.1{}:2379", i + 1),
+            data_dir: "/var/lib/etcd".into(),
+            manifests: "/etc/kubernetes/manifests".into(),
+        })
+        .collect();
+    restore::RestoreSpec {
+        snapshot: "/var/backups/etcd/snap.db".into(),
+        members,
+        token: "kha-restored".into(),
+        suffix: "kha-restore".into(),
+        tool,
+        safety_snapshot: "/var/backups/etcd/snap.db.pre-restore".into(),
+    }
+}
+
+#[test]
+fn restore_plans_for_etcd_3_5_and_3_4() {
+    use restore::RestoreTool;
+    assert_eq!(
+        RestoreTool::for_version(Some("3.4.23")),
+        RestoreTool::Etcdctl
+    );
+    assert_eq!(
+        RestoreTool::for_version(Some("3.5.16")),
+        RestoreTool::Etcdutl
+    );
+    assert_eq!(
+        RestoreTool::for_version(Some("3.6.0")),
+        RestoreTool::Etcdutl
+    );
+    assert_eq!(RestoreTool::for_version(None), RestoreTool::Etcdutl);
+    let healthy = observation(Scenario::Healthy);
+    let v35 = restore::restore("prod-eu", &healthy, &kubeadm_spec(RestoreTool::Etcdutl));
+    assert_eq!(v35.risk(), Risk::Destructive);
+    golden("restore-kubeadm-3.5.md", &plan::markdown(&v35));
+    let lost = observation(Scenario::QuorumLost);
+    let v34 = restore::restore("prod-eu", &lost, &kubeadm_spec(RestoreTool::Etcdctl));
+    // Without quorum the safety snapshot is a no-op, but still step 1.
+    assert_eq!(v34.steps[0].title, v35.steps[0].title);
+    assert_eq!(v34.steps.len(), v35.steps.len());
+    golden("restore-kubeadm-3.4-quorum-lost.md", &plan::markdown(&v34));
+    let md = plan::markdown(&v34);
+    assert!(md.contains(
+        "env ETCDCTL_API=3 etcdctl snapshot restore /var/tmp/kha-restore.db --name=cp-a"
+    ));
+    assert!(md.contains("--initial-cluster=cp-a=https://10.0.0.11:2380,cp-b=https://10.0.0.12:2380,cp-c=https://10.0.0.13:2380"));
+    assert!(md.contains("--data-dir=/var/lib/etcd-kha-restore"));
 }

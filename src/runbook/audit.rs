@@ -42,6 +42,9 @@ pub struct AuditRecord {
     pub event: AuditEvent,
     /// 1-based step number.
     pub step: Option<usize>,
+    /// The step's title (a resumed run checks its plan still has the same steps).
+    #[serde(default)]
+    pub title: Option<String>,
     pub operation: Option<String>,
     pub result: Option<String>,
     pub duration_ms: Option<u64>,
@@ -205,6 +208,7 @@ mod tests {
             runbook: "etcd.defrag".into(),
             event: AuditEvent::StepStarted,
             step: Some(1),
+            title: Some("Defragment etcd-a".into()),
             operation: Some("x".into()),
             result: None,
             duration_ms: None,

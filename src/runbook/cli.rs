@@ -12,6 +12,7 @@ use color_eyre::eyre::{Result, eyre};
 use super::audit::{AuditEvent, AuditLog};
 use super::engine::{Decision, Engine, Operator, Progress, resume_point};
 use super::exec::{Executor, LiveExecutor, PrintOnly};
+use super::restore::{self, RestoreMember, RestoreSpec, RestoreTool};
 use super::{Runbook, etcd, plan};
 use crate::cli::Settings;
 use crate::config::Paths;
@@ -42,6 +43,49 @@ pub enum EtcdCommand {
         #[command(flatten)]
         run: RunArgs,
     },
+    /// Restore every member of a kubeadm control plane from a snapshot, into new data
+    /// dirs (the old ones are kept).
+    Restore {
+        /// The snapshot file (from `kha etcd snapshot save`).
+        #[arg(long)]
+        snapshot: PathBuf,
+        /// One per member: NAME,PEER_URL,CLIENT_URL,DATA_DIR,MANIFESTS_DIR[,SSH_HOST]
+        /// (e.g. cp-a,https://10.0.0.11:2380,https://10.0.0.11:2379,/var/lib/etcd,/etc/kubernetes/manifests,cp-a).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// The restored cluster's --initial-cluster-token.
+        #[arg(long, default_value = "kha-restored")]
+        token: String,
+        /// Appended to each data dir to name the new one.
+        #[arg(long, default_value = "kha-restore")]
+        suffix: String,
+        /// etcdutl (etcd >= 3.5) or etcdctl (3.4); default from the members' version.
+        #[arg(long, value_parser = ["etcdutl", "etcdctl"])]
+        tool: Option<String>,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+/// `--member NAME,PEER_URL,CLIENT_URL,DATA_DIR,MANIFESTS_DIR[,SSH_HOST]`.
+fn parse_member(text: &str) -> Result<RestoreMember> {
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    match parts.as_slice() {
+        [name, peer, client, data, manifests, rest @ ..] if rest.len() <= 1 => Ok(RestoreMember {
+            name: name.to_string(),
+            host: rest
+                .first()
+                .filter(|h| !h.is_empty())
+                .map(|h| h.to_string()),
+            peer_url: peer.to_string(),
+            client_url: client.to_string(),
+            data_dir: PathBuf::from(data),
+            manifests: PathBuf::from(manifests),
+        }),
+        _ => Err(eyre!(
+            "--member {text:?}: expected NAME,PEER_URL,CLIENT_URL,DATA_DIR,MANIFESTS_DIR[,SSH_HOST]"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +137,39 @@ pub async fn etcd(settings: &Settings, command: EtcdCommand) -> Result<i32> {
         EtcdCommand::MoveLeader { to, run } => (etcd::move_leader(cluster, &obs, &to), run),
         EtcdCommand::Defrag { run } => (etcd::defrag(cluster, &obs), run),
         EtcdCommand::RecoverNospace { run } => (etcd::recover_nospace(cluster, &obs), run),
+        EtcdCommand::Restore {
+            snapshot,
+            members,
+            token,
+            suffix,
+            tool,
+            run,
+        } => {
+            let members = members
+                .iter()
+                .map(|m| parse_member(m))
+                .collect::<Result<Vec<_>>>()?;
+            let version = obs
+                .members
+                .iter()
+                .find_map(|m| m.status.as_ref().map(|s| s.version.clone()));
+            let tool = match tool.as_deref() {
+                Some("etcdctl") => RestoreTool::Etcdctl,
+                Some(_) => RestoreTool::Etcdutl,
+                None => RestoreTool::for_version(version.as_deref()),
+            };
+            let mut safety = snapshot.clone().into_os_string();
+            safety.push(".pre-restore");
+            let spec = RestoreSpec {
+                snapshot,
+                members,
+                token,
+                suffix,
+                tool,
+                safety_snapshot: PathBuf::from(safety),
+            };
+            (restore::restore(cluster, &obs, &spec), run)
+        }
     };
     execute(settings, &rb, &run).await
 }

@@ -80,6 +80,7 @@ pub struct Engine<E> {
 struct Entry {
     event: AuditEvent,
     step: Option<usize>,
+    title: Option<String>,
     operation: Option<String>,
     result: Option<String>,
     duration: Option<Duration>,
@@ -124,6 +125,7 @@ impl<E: Executor> Engine<E> {
         let Entry {
             event,
             step,
+            title,
             operation,
             result,
             duration,
@@ -137,6 +139,7 @@ impl<E: Executor> Engine<E> {
             runbook: rb.id.clone(),
             event,
             step,
+            title,
             operation: operation.map(|o| audit::redact(&o)),
             result: result.map(|r| audit::redact(&r)),
             duration_ms: duration.map(|d| d.as_millis() as u64),
@@ -150,6 +153,7 @@ impl<E: Executor> Engine<E> {
             Entry {
                 event: AuditEvent::Refused,
                 step: None,
+                title: None,
                 operation: None,
                 result: Some(why.clone()),
                 duration: None,
@@ -168,7 +172,11 @@ impl<E: Executor> Engine<E> {
         op: &mut dyn Operator,
         resume: Option<(String, usize)>,
     ) -> Result<RunReport> {
+        let resuming = resume.is_some();
         let (run, from) = resume.unwrap_or_else(|| (audit::new_run_id(), 1));
+        if resuming && let Some(why) = self.plan_changed(rb, &run)? {
+            return Err(self.refuse(rb, &run, why));
+        }
         if self.read_only {
             return Err(self.refuse(
                 rb,
@@ -219,6 +227,7 @@ impl<E: Executor> Engine<E> {
             Entry {
                 event: AuditEvent::Confirmed,
                 step: None,
+                title: None,
                 operation: None,
                 result: None,
                 duration: None,
@@ -243,6 +252,7 @@ impl<E: Executor> Engine<E> {
                                 Entry {
                                     event: AuditEvent::StepSkipped,
                                     step: Some(n),
+                                    title: Some(step.title.clone()),
                                     operation: None,
                                     result: None,
                                     duration: None,
@@ -259,6 +269,7 @@ impl<E: Executor> Engine<E> {
                                 Entry {
                                     event: AuditEvent::Aborted,
                                     step: Some(n),
+                                    title: None,
                                     operation: None,
                                     result: Some(error.clone()),
                                     duration: None,
@@ -279,6 +290,7 @@ impl<E: Executor> Engine<E> {
             Entry {
                 event: AuditEvent::Finished,
                 step: None,
+                title: None,
                 operation: None,
                 result: None,
                 duration: None,
@@ -289,6 +301,26 @@ impl<E: Executor> Engine<E> {
             completed,
             skipped,
         })
+    }
+
+    /// Why the plan cannot resume run `run`: a step it completed has another title now
+    /// (the plan was made from a different cluster state).
+    fn plan_changed(&self, rb: &Runbook, run: &str) -> Result<Option<String>> {
+        let (records, _) = self.audit.read()?;
+        for r in records.iter().filter(|r| r.run == run) {
+            let (Some(n), Some(title)) = (r.step, &r.title) else {
+                continue;
+            };
+            let now = rb.steps.get(n.saturating_sub(1)).map(|s| s.title.as_str());
+            if now != Some(title.as_str()) {
+                return Ok(Some(format!(
+                    "the plan changed since run {run}: step {n} was \"{title}\", now \"{}\"; \
+                     check the cluster and start a new run without --resume",
+                    now.unwrap_or("(none)")
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// One try at a step: `None` when it ran and verified, else the error.
@@ -307,6 +339,7 @@ impl<E: Executor> Engine<E> {
             Entry {
                 event: AuditEvent::StepStarted,
                 step: Some(n),
+                title: Some(step.title.clone()),
                 operation: Some(operation.clone()),
                 result: None,
                 duration: None,
@@ -347,6 +380,7 @@ impl<E: Executor> Engine<E> {
                     Entry {
                         event: AuditEvent::StepSucceeded,
                         step: Some(n),
+                        title: Some(step.title.clone()),
                         operation: Some(operation),
                         result: Some(result.clone()),
                         duration: Some(started.elapsed()),
@@ -362,6 +396,7 @@ impl<E: Executor> Engine<E> {
                     Entry {
                         event: AuditEvent::StepFailed,
                         step: Some(n),
+                        title: Some(step.title.clone()),
                         operation: Some(operation),
                         result: Some(error.clone()),
                         duration: Some(started.elapsed()),
@@ -507,6 +542,16 @@ mod tests {
             resume_point(&e.audit, "test.rolling", "prod").unwrap(),
             None
         );
+
+        // A plan whose completed steps differ cannot resume the run.
+        e.executor.failures = 1;
+        let err = e.run(&rb, &mut abort, None).await.unwrap_err();
+        assert!(err.to_string().contains("aborted at step 2"));
+        let point = resume_point(&e.audit, "test.rolling", "prod").unwrap();
+        let mut changed = rb.clone();
+        changed.steps[0].title = "something else".into();
+        let err = e.run(&changed, &mut abort, point).await.unwrap_err();
+        assert!(err.to_string().contains("the plan changed"), "{err}");
     }
 
     #[tokio::test]

@@ -201,6 +201,9 @@ impl LiveExecutor {
 impl Executor for LiveExecutor {
     async fn execute(&mut self, op: &Operation) -> Result<StepOutput> {
         match op {
+            Operation::Nothing { reason } => {
+                Ok(StepOutput::said(format!("nothing to do: {reason}")))
+            }
             Operation::EtcdSnapshotSave { endpoint, path } => self.snapshot(endpoint, path).await,
             Operation::EtcdMoveLeader {
                 endpoint,

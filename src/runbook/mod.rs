@@ -10,6 +10,7 @@ pub mod engine;
 pub mod etcd;
 pub mod exec;
 pub mod plan;
+pub mod restore;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ pub enum Operation {
     EtcdCompact { endpoint: String },
     /// Maintenance.Alarm DEACTIVATE for every NOSPACE alarm.
     EtcdDisarmNospace { endpoint: String },
+    /// Nothing to do (the plan keeps the step so step numbers stay stable).
+    Nothing { reason: String },
     /// A program, run with these exact arguments (never through a shell), on this
     /// machine or on `host` over ssh.
     Argv {
@@ -104,6 +107,7 @@ impl Operation {
             Operation::EtcdDisarmNospace { endpoint } => {
                 format!("etcd Maintenance.Alarm DEACTIVATE NOSPACE at {endpoint}")
             }
+            Operation::Nothing { reason } => format!("nothing: {reason}"),
             Operation::Argv { host, argv } => {
                 let cmd = argv
                     .iter()
@@ -120,7 +124,7 @@ impl Operation {
 
     pub fn changes_cluster(&self) -> bool {
         match self {
-            Operation::EtcdSnapshotSave { .. } => false,
+            Operation::EtcdSnapshotSave { .. } | Operation::Nothing { .. } => false,
             Operation::EtcdMoveLeader { .. }
             | Operation::EtcdDefragment { .. }
             | Operation::EtcdCompact { .. }
