@@ -9,6 +9,7 @@ pub mod gpu;
 pub mod kube;
 pub mod lb;
 pub mod status;
+pub mod status_kube;
 pub mod table_view;
 
 use std::time::{Duration, SystemTime};
