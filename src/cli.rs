@@ -17,8 +17,8 @@ use crate::lab::kube::DenyRule;
 use crate::lab::topology::{LabSpec, Scenario};
 use crate::lab::{EtcdMode, Lab, LabOptions};
 use crate::model::etcd::EtcdSettings;
-use crate::model::lb::LbSettings;
 use crate::model::kube::KubeState;
+use crate::model::lb::LbSettings;
 use crate::model::status::{
     ControlPlaneReport, EtcdReport, GpuReport, KubeReport, LbReport, StatusReport,
 };

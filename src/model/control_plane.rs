@@ -126,8 +126,10 @@ pub fn visible<'a>(
     rows: &'a [ControlPlaneRow],
     view: &crate::model::table_view::TableView,
 ) -> Vec<&'a ControlPlaneRow> {
-    let mut out: Vec<&ControlPlaneRow> =
-        rows.iter().filter(|r| view.matches(&r.search_text())).collect();
+    let mut out: Vec<&ControlPlaneRow> = rows
+        .iter()
+        .filter(|r| view.matches(&r.search_text()))
+        .collect();
     match SORTS.get(view.sort).copied().unwrap_or("zone") {
         "node" => out.sort_by(|a, b| a.node.cmp(&b.node)),
         // Most restarts first, as an engineer looks for them.
@@ -286,10 +288,7 @@ fn findings(kube: &KubeState, rows: &[ControlPlaneRow], zones: &[ZoneSummary]) -
     let mut out = Vec::new();
     for (what, feed) in [
         ("nodes", &kube.nodes.availability),
-        (
-            "control-plane pods",
-            &kube.control_plane_pods.availability,
-        ),
+        ("control-plane pods", &kube.control_plane_pods.availability),
     ] {
         if let Availability::Forbidden { permission } = feed {
             out.push(Finding {
@@ -448,7 +447,10 @@ mod tests {
 
     fn kube(nodes: Vec<NodeInfo>, pods: Vec<PodInfo>) -> KubeState {
         let mut k = KubeState::new(true, Duration::from_secs(15));
-        k.apply(T0, crate::model::kube::KubeMsg::Nodes(FeedChange::Reset(nodes)));
+        k.apply(
+            T0,
+            crate::model::kube::KubeMsg::Nodes(FeedChange::Reset(nodes)),
+        );
         k.apply(
             T0,
             crate::model::kube::KubeMsg::ControlPlanePods(FeedChange::Reset(pods)),
@@ -480,7 +482,11 @@ mod tests {
         b.endpoint = "https://10.0.2.10:2379".into();
         EtcdObservation {
             observed_at: T0,
-            members: vec![member("etcd-a", 1, true, 2), b, member("etcd-c", 3, false, 2)],
+            members: vec![
+                member("etcd-a", 1, true, 2),
+                b,
+                member("etcd-c", 3, false, 2),
+            ],
             alarms: vec![],
             member_list_error: None,
         }
@@ -488,7 +494,10 @@ mod tests {
 
     #[test]
     fn healthy_three_zones_have_no_findings_and_join_etcd() {
-        let view = derive(&healthy_cluster("eu-west-1c", Readiness::Ready), Some(&etcd()));
+        let view = derive(
+            &healthy_cluster("eu-west-1c", Readiness::Ready),
+            Some(&etcd()),
+        );
         assert_eq!(view.findings, vec![]);
         assert_eq!(view.zones.len(), 3);
         assert_eq!(view.ready_zones(), 3);
@@ -510,12 +519,13 @@ mod tests {
         let view = derive(&healthy_cluster("eu-west-1c", Readiness::Unknown), None);
         let messages: Vec<&str> = view.findings.iter().map(|f| f.message.as_str()).collect();
         assert!(
-            messages.contains(&"zone eu-west-1c has no ready control plane (2 of 3 zones have one)"),
+            messages
+                .contains(&"zone eu-west-1c has no ready control plane (2 of 3 zones have one)"),
             "{messages:?}"
         );
-        assert!(messages.iter().any(|m| m.starts_with(
-            "control-plane node cp-c (eu-west-1c) is Unknown: NodeStatusUnknown"
-        )));
+        assert!(messages.iter().any(|m| {
+            m.starts_with("control-plane node cp-c (eu-west-1c) is Unknown: NodeStatusUnknown")
+        }));
         assert!(view.findings.iter().all(|f| f.severity == Health::Warn));
         assert_eq!(view.rows[2].health(), Health::Warn);
     }
@@ -527,7 +537,11 @@ mod tests {
         assert!(messages.contains(
             &"zone eu-west-1b runs 2 etcd members (cp-b, cp-c): losing it loses etcd quorum"
         ));
-        assert!(messages.iter().any(|m| m.starts_with("zone eu-west-1b runs 2 apiservers")));
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("zone eu-west-1b runs 2 apiservers"))
+        );
     }
 
     #[test]
@@ -535,7 +549,10 @@ mod tests {
         let mut k = healthy_cluster("eu-west-1c", Readiness::NotReady);
         let mut nodes = k.nodes.objects.clone();
         nodes[1].ready = Readiness::NotReady;
-        k.apply(T0, crate::model::kube::KubeMsg::Nodes(FeedChange::Reset(nodes)));
+        k.apply(
+            T0,
+            crate::model::kube::KubeMsg::Nodes(FeedChange::Reset(nodes)),
+        );
         let mut pods = k.control_plane_pods.objects.clone();
         if let Some(p) = pods.iter_mut().find(|p| p.name == "kube-scheduler-cp-a") {
             p.ready = false;

@@ -103,7 +103,10 @@ pub fn visible<'a>(
     rows: &'a [GpuNodeRow],
     view: &crate::model::table_view::TableView,
 ) -> Vec<&'a GpuNodeRow> {
-    let mut out: Vec<&GpuNodeRow> = rows.iter().filter(|r| view.matches(&r.search_text())).collect();
+    let mut out: Vec<&GpuNodeRow> = rows
+        .iter()
+        .filter(|r| view.matches(&r.search_text()))
+        .collect();
     match SORTS.get(view.sort).copied().unwrap_or("node") {
         "zone" => out.sort_by(|a, b| (&a.zone, &a.name).cmp(&(&b.zone, &b.name))),
         // Fullest first.
@@ -395,7 +398,10 @@ mod tests {
             vec![
                 (
                     on("gpu-a"),
-                    vec![pod("infer-1", Some("gpu-a"), 6, true), pod("dcgm", Some("gpu-a"), 0, true)],
+                    vec![
+                        pod("infer-1", Some("gpu-a"), 6, true),
+                        pod("dcgm", Some("gpu-a"), 0, true),
+                    ],
                 ),
                 (on("gpu-c"), vec![pod("infer-2", Some("gpu-c"), 6, true)]),
                 (GpuPodScope::Pending, vec![]),
@@ -447,7 +453,11 @@ mod tests {
             ],
         );
         let view = derive(&k);
-        assert!(view.findings[0].message.starts_with("GPU node gpu-a has no GPU taint"));
+        assert!(
+            view.findings[0]
+                .message
+                .starts_with("GPU node gpu-a has no GPU taint")
+        );
         assert_eq!(view.rows[0].pods[0].tolerates_taint, None);
         assert_eq!(view.rows[1].intolerant_pods(), 1);
         assert_eq!(view.rows[0].health(), Health::Warn);
@@ -462,7 +472,15 @@ mod tests {
         };
         assert!(is_gpu_taint(&t("dedicated", Some("gpu"), "NoSchedule")));
         assert!(is_gpu_taint(&t("nvidia.com/gpu", None, "NoExecute")));
-        assert!(!is_gpu_taint(&t("nvidia.com/gpu", None, "PreferNoSchedule")));
-        assert!(!is_gpu_taint(&t("node.kubernetes.io/unreachable", None, "NoExecute")));
+        assert!(!is_gpu_taint(&t(
+            "nvidia.com/gpu",
+            None,
+            "PreferNoSchedule"
+        )));
+        assert!(!is_gpu_taint(&t(
+            "node.kubernetes.io/unreachable",
+            None,
+            "NoExecute"
+        )));
     }
 }

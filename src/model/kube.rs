@@ -271,7 +271,9 @@ impl<T> Feed<T> {
     /// How long the watch has been down (`None` while it runs).
     pub fn down_for(&self, now: SystemTime) -> Option<Duration> {
         match &self.availability {
-            Availability::Down { since, .. } => Some(now.duration_since(*since).unwrap_or_default()),
+            Availability::Down { since, .. } => {
+                Some(now.duration_since(*since).unwrap_or_default())
+            }
             _ => None,
         }
     }
@@ -423,14 +425,20 @@ pub const GPU_RESOURCE: &str = "nvidia.com/gpu";
 
 impl NodeInfo {
     pub fn is_control_plane(&self) -> bool {
-        self.roles.iter().any(|r| r == "control-plane" || r == "master")
+        self.roles
+            .iter()
+            .any(|r| r == "control-plane" || r == "master")
     }
 
     /// Has GPUs (device plugin) or says so (GPU feature discovery, a GPU taint).
     pub fn is_gpu(&self) -> bool {
         self.gpu_capacity > 0
             || self.gpu_allocatable > 0
-            || self.labels.get("nvidia.com/gpu.present").map(String::as_str) == Some("true")
+            || self
+                .labels
+                .get("nvidia.com/gpu.present")
+                .map(String::as_str)
+                == Some("true")
     }
 }
 
@@ -688,10 +696,26 @@ mod tests {
                 effect: effect.map(String::from),
             }
         };
-        assert!(t(Some("nvidia.com/gpu"), Some("Exists"), None, Some("NoSchedule")).tolerates(&taint));
+        assert!(
+            t(
+                Some("nvidia.com/gpu"),
+                Some("Exists"),
+                None,
+                Some("NoSchedule")
+            )
+            .tolerates(&taint)
+        );
         assert!(t(Some("nvidia.com/gpu"), None, Some("present"), None).tolerates(&taint));
         assert!(!t(Some("nvidia.com/gpu"), None, Some("absent"), None).tolerates(&taint));
-        assert!(!t(Some("nvidia.com/gpu"), Some("Exists"), None, Some("NoExecute")).tolerates(&taint));
+        assert!(
+            !t(
+                Some("nvidia.com/gpu"),
+                Some("Exists"),
+                None,
+                Some("NoExecute")
+            )
+            .tolerates(&taint)
+        );
         assert!(t(None, Some("Exists"), None, None).tolerates(&taint));
         assert!(!t(None, None, None, None).tolerates(&taint));
     }

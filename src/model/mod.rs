@@ -263,7 +263,10 @@ pub enum Msg {
     Action(Action),
     /// A key as the keymap names it, with its action if it has one: a filter being
     /// typed takes the key itself, otherwise the action runs.
-    Key { key: String, action: Option<Action> },
+    Key {
+        key: String,
+        action: Option<Action>,
+    },
     /// The clock moved (ages and staleness are derived from `State::now`).
     Tick(SystemTime),
     /// Something the engineer should read (config problems, lab results).
@@ -377,7 +380,11 @@ impl State {
             return finding::worst(findings).max(Health::Unknown);
         }
         let worst = finding::worst(findings);
-        if stale { worst.max(Health::Unknown) } else { worst }
+        if stale {
+            worst.max(Health::Unknown)
+        } else {
+            worst
+        }
     }
 
     /// Data of the control-plane pane is stale: a watch it reads has been down too long.
@@ -390,7 +397,8 @@ impl State {
     pub fn gpu_stale(&self) -> bool {
         let k = &self.kube;
         k.nodes.is_stale(self.now, k.stale_after)
-            || k.gpu_pods_down_for(self.now).is_some_and(|d| d > k.stale_after)
+            || k.gpu_pods_down_for(self.now)
+                .is_some_and(|d| d > k.stale_after)
     }
 
     pub fn control_plane_health(&self) -> Health {
@@ -599,8 +607,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
 
 fn open_pane(state: &mut State, pane: PaneId) {
     let kube_pane = matches!(pane, PaneId::ControlPlane | PaneId::GpuNodes);
-    if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb) || (kube_pane && state.kube.configured)
-    {
+    if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb) || (kube_pane && state.kube.configured) {
         state.screen = Screen::Pane(pane);
     } else if kube_pane {
         state.notice(format!(

@@ -52,7 +52,13 @@ pub struct KubeReport {
 
 const NOT_CONFIGURED: &str = "Kubernetes not configured: set KUBECONFIG or --kubeconfig";
 
-fn feed_report<T>(resource: String, noun: &str, feed: &Feed<T>, kube: &KubeState, now: SystemTime) -> FeedReport {
+fn feed_report<T>(
+    resource: String,
+    noun: &str,
+    feed: &Feed<T>,
+    kube: &KubeState,
+    now: SystemTime,
+) -> FeedReport {
     FeedReport {
         resource,
         availability: feed.availability.word(),
@@ -122,7 +128,9 @@ impl GpuReport {
             findings = unknown(gpu::PANE, why);
         }
         let stale = kube.nodes.is_stale(now, kube.stale_after)
-            || kube.gpu_pods_down_for(now).is_some_and(|d| d > kube.stale_after);
+            || kube
+                .gpu_pods_down_for(now)
+                .is_some_and(|d| d > kube.stale_after);
         GpuReport {
             status: pane_status(kube, &findings, stale),
             configured: kube.configured,

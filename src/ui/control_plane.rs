@@ -102,8 +102,14 @@ impl Widget for ControlPlanePane<'_> {
         ])
         .areas(inner);
         Paragraph::new(head_line(&view, state, theme)).render(head, buf);
-        Paragraph::new(table_pane::filter_line(tv, &SORTS, rows.len(), view.rows.len(), theme))
-            .render(filter, buf);
+        Paragraph::new(table_pane::filter_line(
+            tv,
+            &SORTS,
+            rows.len(),
+            view.rows.len(),
+            theme,
+        ))
+        .render(filter, buf);
         self.table(&rows, table, buf);
         Paragraph::new(findings).render(found, buf);
         if tv.detail_open
@@ -186,7 +192,9 @@ impl ControlPlanePane<'_> {
             });
             if wide {
                 cells.push(Cell::from(r.internal_ip.clone().unwrap_or("-".into())));
-                cells.push(Cell::from(r.apiserver_endpoint.clone().unwrap_or("-".into())));
+                cells.push(Cell::from(
+                    r.apiserver_endpoint.clone().unwrap_or("-".into()),
+                ));
             }
             Row::new(cells)
         });
@@ -224,13 +232,21 @@ fn detail_lines(r: &ControlPlaneRow, theme: &Theme) -> Vec<Line<'static>> {
                 node_style(theme, r),
             ),
         ]),
-        fact("internal IP", r.internal_ip.clone().unwrap_or("-".into()), theme),
+        fact(
+            "internal IP",
+            r.internal_ip.clone().unwrap_or("-".into()),
+            theme,
+        ),
         fact(
             "apiserver",
             r.apiserver_endpoint.clone().unwrap_or("-".into()),
             theme,
         ),
-        fact("etcd advertise", r.etcd_advertise.clone().unwrap_or("-".into()), theme),
+        fact(
+            "etcd advertise",
+            r.etcd_advertise.clone().unwrap_or("-".into()),
+            theme,
+        ),
     ];
     lines.push(match &r.etcd {
         Some(j) => Line::from(vec![
@@ -252,7 +268,11 @@ fn detail_lines(r: &ControlPlaneRow, theme: &Theme) -> Vec<Line<'static>> {
     lines.push(Line::from(Span::styled("static pods", theme.title)));
     for p in &r.pods {
         let state = if p.ready { "ready" } else { "NOT READY" };
-        let why = p.reason.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
+        let why = p
+            .reason
+            .as_deref()
+            .map(|w| format!(" ({w})"))
+            .unwrap_or_default();
         lines.push(Line::from(vec![
             Span::styled(format!("  {:<26}", p.pod), theme.text),
             Span::styled(

@@ -77,8 +77,14 @@ impl Widget for GpuPane<'_> {
         ])
         .areas(inner);
         Paragraph::new(head_line(&view, theme)).render(head, buf);
-        Paragraph::new(table_pane::filter_line(tv, &SORTS, rows.len(), view.rows.len(), theme))
-            .render(filter, buf);
+        Paragraph::new(table_pane::filter_line(
+            tv,
+            &SORTS,
+            rows.len(),
+            view.rows.len(),
+            theme,
+        ))
+        .render(filter, buf);
         if view.rows.is_empty() {
             Paragraph::new(Span::styled(
                 "No GPU nodes (none with nvidia.com/gpu capacity or nvidia.com/gpu.present=true).",
@@ -94,7 +100,13 @@ impl Widget for GpuPane<'_> {
         if tv.detail_open
             && let Some(row) = rows.get(tv.selected)
         {
-            table_pane::popup(inner, buf, row.name.clone(), detail_lines(row, theme), theme);
+            table_pane::popup(
+                inner,
+                buf,
+                row.name.clone(),
+                detail_lines(row, theme),
+                theme,
+            );
         }
     }
 }
@@ -105,12 +117,12 @@ fn head_line(view: &GpuView, theme: &Theme) -> Line<'static> {
     let free: u32 = view.rows.iter().map(GpuNodeRow::free).sum();
     Line::from(vec![
         Span::styled(
-            format!(
-                "{} GPU nodes in {} zone(s)",
-                view.rows.len(),
-                zones.len()
-            ),
-            if zones.len() > 1 { theme.ok } else { theme.warn },
+            format!("{} GPU nodes in {} zone(s)", view.rows.len(), zones.len()),
+            if zones.len() > 1 {
+                theme.ok
+            } else {
+                theme.warn
+            },
         ),
         Span::styled(
             format!(
@@ -151,7 +163,9 @@ impl GpuPane<'_> {
     fn table(&self, rows: &[&GpuNodeRow], area: Rect, buf: &mut Buffer) {
         let theme = self.theme;
         let wide = area.width >= 120;
-        let mut header = vec!["", "NODE", "ZONE", "STATE", "GPUS", "FREE", "TAINT", "PODS", "TOL"];
+        let mut header = vec![
+            "", "NODE", "ZONE", "STATE", "GPUS", "FREE", "TAINT", "PODS", "TOL",
+        ];
         if wide {
             header.extend(["PRODUCT", "GPU TAINT"]);
         }
@@ -185,7 +199,11 @@ impl GpuPane<'_> {
                 Cell::from(format!("{}/{}", r.requested, r.allocatable)),
                 Cell::from(Span::styled(
                     r.free().to_string(),
-                    if r.free() == 0 { theme.warn } else { theme.text },
+                    if r.free() == 0 {
+                        theme.warn
+                    } else {
+                        theme.text
+                    },
                 )),
                 Cell::from(Span::styled(taint, taint_style)),
                 Cell::from(r.pods.len().to_string()),
@@ -228,7 +246,11 @@ fn detail_lines(r: &GpuNodeRow, theme: &Theme) -> Vec<Line<'static>> {
             Span::styled(
                 format!(
                     "{state}{}",
-                    if r.cordoned { " (cordoned: no new pods)" } else { "" }
+                    if r.cordoned {
+                        " (cordoned: no new pods)"
+                    } else {
+                        ""
+                    }
                 ),
                 health_style(theme, health),
             ),

@@ -228,7 +228,11 @@ impl Cockpit<'_> {
     }
 
     /// Health and freshness, or why there is no data yet.
-    fn kube_status(&self, health: Health, fresh: &Freshness) -> Result<Line<'static>, (Health, Vec<Line<'static>>)> {
+    fn kube_status(
+        &self,
+        health: Health,
+        fresh: &Freshness,
+    ) -> Result<Line<'static>, (Health, Vec<Line<'static>>)> {
         let kube = &self.state.kube;
         if kube.nodes.has_data() {
             let text = match fresh {
@@ -334,10 +338,13 @@ impl Cockpit<'_> {
                 Availability::Forbidden { permission } => {
                     (self.theme.warn, format!("forbidden: needs {permission}"))
                 }
-                Availability::Connecting => (self.theme.muted, "waiting for the first list…".into()),
-                Availability::Down { .. } => {
-                    (self.theme.warn, feed.describe(now, kube.stale_after, "object"))
+                Availability::Connecting => {
+                    (self.theme.muted, "waiting for the first list…".into())
                 }
+                Availability::Down { .. } => (
+                    self.theme.warn,
+                    feed.describe(now, kube.stale_after, "object"),
+                ),
                 Availability::Live => {
                     health = Health::Unknown;
                     let n: usize = feeds.iter().map(|(_, f)| f.objects.len()).sum();

@@ -65,7 +65,10 @@ pub fn filter_line(
     if view.editing_filter {
         spans.push(Span::styled(format!("/{}▏", view.filter), theme.focus));
     } else if !view.filter.is_empty() {
-        spans.push(Span::styled(format!("filter: {}", view.filter), theme.accent));
+        spans.push(Span::styled(
+            format!("filter: {}", view.filter),
+            theme.accent,
+        ));
     } else {
         spans.push(Span::styled("/ filter", theme.muted));
     }

@@ -47,7 +47,9 @@ pub async fn connect(source: &KubeconfigSource, context: Option<&str>) -> Result
     let mut config = Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .wrap_err_with(|| {
-            format!("cannot use context {context_name:?} of the kubeconfig (--context picks another)")
+            format!(
+                "cannot use context {context_name:?} of the kubeconfig (--context picks another)"
+            )
         })?;
     let mut warnings = Vec::new();
     if config.accept_invalid_certs {

@@ -17,8 +17,8 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 
-use crate::model::kube::{Availability, FeedChange, Keyed, KubeMsg};
 use crate::model::Msg;
+use crate::model::kube::{Availability, FeedChange, Keyed, KubeMsg};
 
 /// A record's fingerprint: equal fingerprints mean nothing a pane shows changed.
 pub trait Fingerprint {
@@ -161,10 +161,7 @@ where
                 Ok(Event::InitDone) => {
                     failures = 0;
                     // Remember what was listed, so unchanged updates are skipped.
-                    seen = listing
-                        .iter()
-                        .map(|t| (t.key(), t.fingerprint()))
-                        .collect();
+                    seen = listing.iter().map(|t| (t.key(), t.fingerprint())).collect();
                     FeedChange::Reset(std::mem::take(&mut listing))
                 }
                 Ok(Event::Apply(obj)) => {
