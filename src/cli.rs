@@ -414,7 +414,7 @@ pub async fn kube_status(config: &KubeSourceConfig) -> KubeState {
     let deadline = tokio::time::Instant::now() + STATUS_DEADLINE;
     while !kube.first_data_complete() {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Ok(Some(Msg::Kube(at, msg))) => kube.apply(at, msg),
+            Ok(Some(Msg::Kube(at, msg))) => kube.apply(at, *msg),
             Ok(Some(Msg::Notice(text))) => eprintln!("kha: {text}"),
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,

@@ -268,9 +268,18 @@ async fn gpu_pane_healthy_hot_and_after_losing_a_zone() {
     }
 }
 
+/// (scenario, control_plane status, gpu status, control-plane findings, GPU findings)
+type StatusCase = (
+    Scenario,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
 #[tokio::test]
 async fn status_json_has_findings_per_scenario() {
-    let cases: [(Scenario, &str, &str, &[&str], &[&str]); 3] = [
+    let cases: [StatusCase; 3] = [
         (Scenario::Healthy, "ok", "ok", &[], &[]),
         (
             Scenario::AzFailure,

@@ -133,7 +133,7 @@ pub fn visible<'a>(
     match SORTS.get(view.sort).copied().unwrap_or("zone") {
         "node" => out.sort_by(|a, b| a.node.cmp(&b.node)),
         // Most restarts first, as an engineer looks for them.
-        "restarts" => out.sort_by(|a, b| b.restarts.cmp(&a.restarts)),
+        "restarts" => out.sort_by_key(|r| std::cmp::Reverse(r.restarts)),
         "ready" => out.sort_by_key(|r| (r.is_ready(), r.pods.iter().all(|p| p.ready))),
         _ => {}
     }

@@ -111,7 +111,7 @@ pub fn visible<'a>(
         "zone" => out.sort_by(|a, b| (&a.zone, &a.name).cmp(&(&b.zone, &b.name))),
         // Fullest first.
         "free GPUs" => out.sort_by_key(|r| r.free()),
-        "pods" => out.sort_by(|a, b| b.pods.len().cmp(&a.pods.len())),
+        "pods" => out.sort_by_key(|r| std::cmp::Reverse(r.pods.len())),
         _ => {}
     }
     if view.descending {

@@ -256,8 +256,8 @@ pub enum Msg {
     EtcdEndpoints(Vec<String>),
     /// Other sources became configured later (the demo lab serves all of them).
     OtherSources(OtherSources),
-    /// What the kube source saw, stamped with when.
-    Kube(SystemTime, KubeMsg),
+    /// What the kube source saw, stamped with when (boxed: a full relist is large).
+    Kube(SystemTime, Box<KubeMsg>),
     /// The kube source was set up later (the demo lab's kubeconfig).
     KubeConfigured,
     Action(Action),
@@ -467,7 +467,7 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::Kube(at, msg) => {
-            state.kube.apply(at, msg);
+            state.kube.apply(at, *msg);
             let rows = state.table_rows();
             if let Some(view) = state.table_view_mut() {
                 view.clamp(rows);

@@ -60,7 +60,9 @@ pub enum FeedEnd {
 
 /// Sends one message; false when the receiver is gone.
 pub async fn send(tx: &mpsc::Sender<Msg>, msg: KubeMsg) -> bool {
-    tx.send(Msg::Kube(SystemTime::now(), msg)).await.is_ok()
+    tx.send(Msg::Kube(SystemTime::now(), Box::new(msg)))
+        .await
+        .is_ok()
 }
 
 /// How long to wait before the `failures`-th restart: 1 s, 2 s, 4 s, then 8 s.

@@ -77,9 +77,9 @@ pub async fn run(
             }
         }
         for node in wanted {
-            if !watches.contains_key(&node) {
-                let w = pods_on(client.clone(), node.clone(), tx.clone());
-                watches.insert(node, w);
+            if let std::collections::btree_map::Entry::Vacant(slot) = watches.entry(node) {
+                let node = slot.key().clone();
+                slot.insert(pods_on(client.clone(), node, tx.clone()));
             }
         }
         if gpu_nodes.changed().await.is_err() {
