@@ -134,12 +134,13 @@ pub async fn forward_terminal_events(keymap: Keymap, tx: mpsc::Sender<Msg>) {
     let mut events = EventStream::new();
     while let Some(event) = events.next().await {
         let msg = match event {
-            Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => {
-                match key_name(&key).and_then(|k| keymap.action_for(&k)) {
-                    Some(action) => Msg::Action(action),
-                    None => continue,
-                }
-            }
+            Ok(Event::Key(key)) if key.kind != KeyEventKind::Release => match key_name(&key) {
+                Some(name) => Msg::Key {
+                    action: keymap.action_for(&name),
+                    key: name,
+                },
+                None => continue,
+            },
             Ok(Event::Resize(_, _)) => Msg::Tick(SystemTime::now()),
             Ok(_) => continue,
             Err(_) => return,

@@ -17,10 +17,14 @@ use crate::lab::kube::DenyRule;
 use crate::lab::topology::{LabSpec, Scenario};
 use crate::lab::{EtcdMode, Lab, LabOptions};
 use crate::model::etcd::EtcdSettings;
+use crate::model::kube::KubeState;
 use crate::model::lb::LbSettings;
-use crate::model::status::{EtcdReport, LbReport, StatusReport};
+use crate::model::status::{
+    ControlPlaneReport, EtcdReport, GpuReport, KubeReport, LbReport, StatusReport,
+};
 use crate::model::{EtcdPaneState, LabCommand, LbPaneState, LbTargets, Msg, OtherSources, State};
 use crate::sources::etcd::{EtcdProber, EtcdSourceConfig, EtcdTlsFiles};
+use crate::sources::kube::{KubeSourceConfig, KubeconfigSource};
 use crate::sources::lb::{ApiServerAuth, BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint};
 
 #[derive(Debug, Parser)]
@@ -71,6 +75,12 @@ pub struct GlobalOpts {
     /// backends are given by IP (default: the kubeconfig server's host name).
     #[arg(long, global = true, env = "KHA_APISERVER_TLS_SERVER_NAME")]
     pub apiserver_tls_server_name: Option<String>,
+    /// Kubeconfig file (default: KUBECONFIG, then the profile's `kubeconfig`).
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the profile's `context`, then the current one).
+    #[arg(long, global = true, env = "KHA_KUBE_CONTEXT")]
+    pub context: Option<String>,
     /// Refuse every action; only observe.
     #[arg(long, global = true)]
     pub read_only: bool,
@@ -173,6 +183,7 @@ pub struct Settings {
     pub etcd_settings: EtcdSettings,
     pub lb: LbSourceConfig,
     pub lb_settings: LbSettings,
+    pub kube: KubeSourceConfig,
     /// A bad LB option (said in the TUI and by `kha status`; other panes still run).
     pub lb_problem: Option<String>,
     pub read_only: bool,
@@ -237,6 +248,16 @@ impl Settings {
             kubeconfig: env_var("KUBECONFIG").is_some() || profile.kubeconfig.is_some(),
             prometheus: env_var("KHA_PROMETHEUS_URL").is_some() || profile.prometheus_url.is_some(),
         };
+        let kubeconfig = match (&g.kubeconfig, env_var("KUBECONFIG"), &profile.kubeconfig) {
+            (Some(path), _, _) => Some(KubeconfigSource::File(path.clone())),
+            (None, Some(_), _) => Some(KubeconfigSource::Env),
+            (None, None, Some(path)) => Some(KubeconfigSource::File(path.clone())),
+            (None, None, None) => None,
+        };
+        let kube = KubeSourceConfig::new(
+            kubeconfig,
+            pick(g.context.clone(), None, profile.context.clone()),
+        );
         let (lb, lb_problem) = match lb_config(g, &profile) {
             Ok(lb) => (lb, None),
             Err(e) => (LbSourceConfig::new(Vec::new(), None), Some(e)),
@@ -247,6 +268,7 @@ impl Settings {
             etcd_settings,
             lb,
             lb_settings: LbSettings::default(),
+            kube,
             lb_problem,
             read_only: g.read_only || profile.read_only,
             theme,
@@ -265,6 +287,7 @@ impl Settings {
             self.lb_settings,
             self.lb.interval * 3 + self.lb.timeout * 2,
         );
+        state.kube = KubeState::new(self.kube.is_configured(), self.kube.stale_after);
         state.read_only = self.read_only;
         if let Some(p) = &self.lb_problem {
             state.notice(format!("API-server LB: {p}"));
@@ -349,23 +372,35 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
     }
     let etcd = async {
         if settings.etcd.endpoints.is_empty() {
-            return Ok(EtcdReport::not_configured());
+            return Ok((EtcdReport::not_configured(), None));
         }
         let mut prober = EtcdProber::new(settings.etcd.clone())?;
         Ok::<_, color_eyre::Report>(
             match tokio::time::timeout(STATUS_DEADLINE, prober.probe()).await {
-                Ok(obs) => EtcdReport::from_observation(&obs, &settings.etcd_settings),
+                Ok(obs) => (
+                    EtcdReport::from_observation(&obs, &settings.etcd_settings),
+                    Some(obs),
+                ),
                 Err(_) => {
                     let mut r = EtcdReport::not_configured();
                     r.findings[0].message =
                         format!("etcd probe did not finish within {STATUS_DEADLINE:?}");
-                    r
+                    (r, None)
                 }
             },
         )
     };
-    let (etcd, lb) = tokio::join!(etcd, lb_status(settings));
-    let report = StatusReport::new(settings.cluster.clone(), etcd?, lb);
+    let (etcd, lb, kube) = tokio::join!(etcd, lb_status(settings), kube_status(&settings.kube));
+    let (etcd, etcd_obs) = etcd?;
+    let now = SystemTime::now();
+    let report = StatusReport::new(
+        settings.cluster.clone(),
+        etcd,
+        lb,
+        ControlPlaneReport::new(&kube, etcd_obs.as_ref(), now),
+        GpuReport::new(&kube, now),
+        KubeReport::new(&kube, now),
+    );
     if json {
         println!(
             "{}",
@@ -375,6 +410,28 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
         print!("{}", report.human());
     }
     Ok(report.overall.exit_code())
+}
+
+/// The kube source run until every watch has answered once (or the deadline), for
+/// `kha status`.
+pub async fn kube_status(config: &KubeSourceConfig) -> KubeState {
+    let mut kube = KubeState::new(config.is_configured(), config.stale_after);
+    if !config.is_configured() {
+        return kube;
+    }
+    let (tx, mut rx) = mpsc::channel(256);
+    let source = tokio::spawn(crate::sources::kube::run(config.clone(), tx));
+    let deadline = tokio::time::Instant::now() + STATUS_DEADLINE;
+    while !kube.first_data_complete() {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(Msg::Kube(at, msg))) => kube.apply(at, *msg),
+            Ok(Some(Msg::Notice(text))) => eprintln!("kha: {text}"),
+            Ok(Some(_)) => {}
+            Ok(None) | Err(_) => break,
+        }
+    }
+    source.abort();
+    kube
 }
 
 /// One round of the LB source for `kha status`.
@@ -409,6 +466,7 @@ async fn demo(mut settings: Settings, options: LabOptions, started: Instant) -> 
     settings.etcd.tls = EtcdTlsFiles::default();
     settings.lb = LbSourceConfig::new(Vec::new(), None);
     settings.lb_problem = None;
+    settings.kube = KubeSourceConfig::new(None, None);
     settings.cluster = "kha-demo".into();
     let code = run_tui(
         settings,
@@ -455,6 +513,9 @@ async fn run_demo_lab(
         prometheus: true,
     };
     let _ = tx.send(Msg::OtherSources(everything)).await;
+    let kube_config = demo_kube_config(&lab);
+    let _ = tx.send(Msg::KubeConfigured).await;
+    let kube_source = tokio::spawn(crate::sources::kube::run(kube_config, tx.clone()));
     let lb = demo_lb_config(&lab, lb);
     let _ = tx.send(Msg::LbTargets(lb_targets(&lb))).await;
     let lb_source = match LbProber::new(lb.clone()) {
@@ -500,10 +561,20 @@ async fn run_demo_lab(
         }
     }
     drop(requests);
-    for source in [source, lb_source].into_iter().flatten() {
+    for source in [source, lb_source, Some(kube_source)].into_iter().flatten() {
         source.abort();
     }
     let _ = serving.await;
+}
+
+/// The lab's kubeconfig (its own CA, a bearer token), for the kube source.
+fn demo_kube_config(lab: &Lab) -> KubeSourceConfig {
+    let kubeconfig = lab
+        .env()
+        .into_iter()
+        .find(|(name, _)| *name == "KUBECONFIG")
+        .map(|(_, path)| KubeconfigSource::File(PathBuf::from(path)));
+    KubeSourceConfig::new(kubeconfig, None)
 }
 
 /// The lab's apiservers (named and zoned from its topology) behind its HAProxy socket.
@@ -538,6 +609,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         // endpoints arrive once the lab is up
         state.etcd.configured = true;
         state.lb.configured = true;
+        state.kube.configured = true;
     }
 
     let mut tasks = Vec::new();
@@ -550,6 +622,12 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
             ))),
             Err(e) => state.notice(format!("etcd: {e}")),
         }
+    }
+    if settings.kube.is_configured() {
+        tasks.push(tokio::spawn(crate::sources::kube::run(
+            settings.kube.clone(),
+            tx.clone(),
+        )));
     }
     if settings.lb.is_configured() {
         match LbProber::new(settings.lb.clone()) {

@@ -342,7 +342,10 @@ fn configured_sources_without_a_pane_say_so_instead_of_asking_for_setup() {
             prometheus: true,
         }),
     );
+    // The kube source is set up: its panes wait for it instead of asking for setup.
+    update(&mut state, Msg::KubeConfigured);
     let screen = text(&draw(&state, &theme("default"), 80, 24));
     assert!(screen.contains("not in this build yet"), "{screen}");
+    assert!(screen.contains("starting…"), "{screen}");
     assert!(!screen.contains("set KUBECONFIG"), "{screen}");
 }

@@ -2,17 +2,34 @@
 //! reads `&State`. No I/O here.
 
 pub mod action;
+pub mod control_plane;
 pub mod etcd;
 pub mod finding;
+pub mod gpu;
+pub mod kube;
 pub mod lb;
 pub mod status;
+pub mod status_kube;
+pub mod table_view;
 
 use std::time::{Duration, SystemTime};
 
 pub use action::Action;
 use etcd::{EtcdObservation, EtcdSettings};
 use finding::{Finding, Health};
+use kube::{KubeMsg, KubeState};
 use lb::{LbObservation, LbSettings};
+use table_view::{FilterKey, TableView};
+
+/// "3s", "4m", "2h": compact durations for narrow terminals.
+pub fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
+}
 
 /// The panes of the cockpit, in tile order (DESIGN.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +81,7 @@ impl PaneId {
             | PaneId::GpuNodes
             | PaneId::Ceph
             | PaneId::Velero
-            | PaneId::Rollouts => "set KUBECONFIG",
+            | PaneId::Rollouts => "set KUBECONFIG or --kubeconfig",
             PaneId::Metrics | PaneId::Kpis => "set KHA_PROMETHEUS_URL",
         }
     }
@@ -80,7 +97,7 @@ pub struct OtherSources {
 impl OtherSources {
     pub fn configured(&self, pane: PaneId) -> bool {
         match pane {
-            PaneId::Etcd | PaneId::ApiServerLb => false,
+            PaneId::Etcd | PaneId::ApiServerLb | PaneId::ControlPlane | PaneId::GpuNodes => false,
             PaneId::Metrics | PaneId::Kpis => self.prometheus,
             _ => self.kubeconfig,
         }
@@ -239,7 +256,17 @@ pub enum Msg {
     EtcdEndpoints(Vec<String>),
     /// Other sources became configured later (the demo lab serves all of them).
     OtherSources(OtherSources),
+    /// What the kube source saw, stamped with when (boxed: a full relist is large).
+    Kube(SystemTime, Box<KubeMsg>),
+    /// The kube source was set up later (the demo lab's kubeconfig).
+    KubeConfigured,
     Action(Action),
+    /// A key as the keymap names it, with its action if it has one: a filter being
+    /// typed takes the key itself, otherwise the action runs.
+    Key {
+        key: String,
+        action: Option<Action>,
+    },
     /// The clock moved (ages and staleness are derived from `State::now`).
     Tick(SystemTime),
     /// Something the engineer should read (config problems, lab results).
@@ -275,6 +302,9 @@ pub struct State {
     pub home_selected: usize,
     pub etcd: EtcdPaneState,
     pub lb: LbPaneState,
+    pub kube: KubeState,
+    pub control_plane_view: TableView,
+    pub gpu_view: TableView,
     pub other_sources: OtherSources,
     /// Messages for the engineer, newest last, with when they were raised.
     pub notices: Vec<Notice>,
@@ -299,6 +329,9 @@ impl State {
                 LbSettings::default(),
                 Duration::from_secs(10),
             ),
+            kube: KubeState::new(false, Duration::from_secs(15)),
+            control_plane_view: TableView::default(),
+            gpu_view: TableView::default(),
             other_sources: OtherSources::default(),
             notices: Vec::new(),
             read_only: false,
@@ -310,17 +343,89 @@ impl State {
     pub fn findings(&self) -> Vec<Finding> {
         let mut all = self.etcd.findings();
         all.extend(self.lb.findings());
+        if self.kube.configured {
+            all.extend(self.control_plane().findings);
+            all.extend(self.gpu().findings);
+        }
         all.sort_by_key(|f| std::cmp::Reverse(f.severity));
         all
     }
 
     /// The cluster's health: etcd's, and the LB's once the LB pane is configured.
     pub fn overall(&self) -> Health {
-        let etcd = self.etcd.health(self.now);
+        let mut health = self.etcd.health(self.now);
         if self.lb.configured {
-            etcd.max(self.lb.health(self.now))
+            health = health.max(self.lb.health(self.now));
+        }
+        if self.kube.configured {
+            health = health
+                .max(self.control_plane_health())
+                .max(self.gpu_health());
+        }
+        health
+    }
+
+    /// The control-plane pane's rows and findings (joined with the etcd pane).
+    pub fn control_plane(&self) -> control_plane::ControlPlaneView {
+        control_plane::derive(&self.kube, self.etcd.last.as_ref())
+    }
+
+    pub fn gpu(&self) -> gpu::GpuView {
+        gpu::derive(&self.kube)
+    }
+
+    /// Unknown without data; stale good news is unknown, stale bad news stays bad.
+    fn kube_health(&self, findings: &[Finding], stale: bool) -> Health {
+        if !self.kube.nodes.has_data() {
+            return finding::worst(findings).max(Health::Unknown);
+        }
+        let worst = finding::worst(findings);
+        if stale {
+            worst.max(Health::Unknown)
         } else {
-            etcd
+            worst
+        }
+    }
+
+    /// Data of the control-plane pane is stale: a watch it reads has been down too long.
+    pub fn control_plane_stale(&self) -> bool {
+        let k = &self.kube;
+        k.nodes.is_stale(self.now, k.stale_after)
+            || k.control_plane_pods.is_stale(self.now, k.stale_after)
+    }
+
+    pub fn gpu_stale(&self) -> bool {
+        let k = &self.kube;
+        k.nodes.is_stale(self.now, k.stale_after)
+            || k.gpu_pods_down_for(self.now)
+                .is_some_and(|d| d > k.stale_after)
+    }
+
+    pub fn control_plane_health(&self) -> Health {
+        self.kube_health(&self.control_plane().findings, self.control_plane_stale())
+    }
+
+    pub fn gpu_health(&self) -> Health {
+        self.kube_health(&self.gpu().findings, self.gpu_stale())
+    }
+
+    /// The table view of the pane on screen, if it is a table pane.
+    fn table_view_mut(&mut self) -> Option<&mut TableView> {
+        match self.screen {
+            Screen::Pane(PaneId::ControlPlane) => Some(&mut self.control_plane_view),
+            Screen::Pane(PaneId::GpuNodes) => Some(&mut self.gpu_view),
+            _ => None,
+        }
+    }
+
+    /// Rows the table pane on screen shows now (after its filter).
+    fn table_rows(&self) -> usize {
+        match self.screen {
+            Screen::Pane(PaneId::ControlPlane) => {
+                control_plane::visible(&self.control_plane().rows, &self.control_plane_view).len()
+            }
+            Screen::Pane(PaneId::GpuNodes) => gpu::visible(&self.gpu().rows, &self.gpu_view).len(),
+            _ => 0,
         }
     }
 
@@ -361,6 +466,31 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.other_sources = sources;
             Vec::new()
         }
+        Msg::Kube(at, msg) => {
+            state.kube.apply(at, *msg);
+            let rows = state.table_rows();
+            if let Some(view) = state.table_view_mut() {
+                view.clamp(rows);
+            }
+            Vec::new()
+        }
+        Msg::KubeConfigured => {
+            state.kube.configured = true;
+            Vec::new()
+        }
+        Msg::Key { key, action } => {
+            let typing = state.table_view_mut().is_some_and(|v| v.editing_filter);
+            if typing && !state.help_open {
+                if let Some(view) = state.table_view_mut() {
+                    view.type_filter(FilterKey::from_key(&key));
+                }
+                return Vec::new();
+            }
+            match action {
+                Some(action) => on_action(state, action),
+                None => Vec::new(),
+            }
+        }
         Msg::Tick(now) => {
             state.now = now;
             Vec::new()
@@ -385,12 +515,49 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => return vec![Effect::Quit],
         Action::Help => state.help_open = true,
-        Action::Back | Action::PaneHome => state.screen = Screen::Home,
+        Action::Back => {
+            // An open popup or a filter goes first; then back to the cockpit.
+            match state.table_view_mut() {
+                Some(v) if v.detail_open => v.detail_open = false,
+                Some(v) if !v.filter.is_empty() => v.type_filter(FilterKey::Cancel),
+                _ => state.screen = Screen::Home,
+            }
+        }
+        Action::PaneHome => state.screen = Screen::Home,
         Action::PaneEtcd => state.screen = Screen::Pane(PaneId::Etcd),
         Action::PaneLb => state.screen = Screen::Pane(PaneId::ApiServerLb),
+        Action::PaneControlPlane => open_pane(state, PaneId::ControlPlane),
+        Action::PaneGpu => open_pane(state, PaneId::GpuNodes),
         Action::Open => {
             if state.screen == Screen::Home {
                 open_pane(state, PaneId::ALL[state.home_selected]);
+            } else {
+                let rows = state.table_rows();
+                if let Some(v) = state.table_view_mut() {
+                    v.detail_open = !v.detail_open && rows > 0;
+                }
+            }
+        }
+        Action::Filter => match state.table_view_mut() {
+            Some(v) => v.start_filter(),
+            None => state.notice("/ filters the control-plane and GPU panes".into()),
+        },
+        Action::Sort => {
+            let columns = match state.screen {
+                Screen::Pane(PaneId::ControlPlane) => control_plane::SORTS.len(),
+                Screen::Pane(PaneId::GpuNodes) => gpu::SORTS.len(),
+                _ => 0,
+            };
+            if let Some(v) = state.table_view_mut() {
+                v.next_sort(columns);
+                v.selected = 0;
+            }
+        }
+        Action::PageUp | Action::PageDown => {
+            let rows = state.table_rows();
+            let delta = if action == Action::PageUp { -10 } else { 10 };
+            if let Some(v) = state.table_view_mut() {
+                v.move_by(delta, rows);
             }
         }
         Action::NextPane | Action::PrevPane => {
@@ -439,8 +606,15 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
 }
 
 fn open_pane(state: &mut State, pane: PaneId) {
-    if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb) {
+    let kube_pane = matches!(pane, PaneId::ControlPlane | PaneId::GpuNodes);
+    if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb) || (kube_pane && state.kube.configured) {
         state.screen = Screen::Pane(pane);
+    } else if kube_pane {
+        state.notice(format!(
+            "{}: not configured: {}",
+            pane.title(),
+            pane.setup_hint()
+        ));
     } else {
         let why = if state.other_sources.configured(pane) {
             "its source is not in this build yet".to_string()
@@ -480,6 +654,16 @@ fn move_selection(state: &mut State, action: Action) {
                 Action::Down => (i + 1).min(rows.saturating_sub(1)),
                 _ => i,
             };
+        }
+        Screen::Pane(PaneId::ControlPlane | PaneId::GpuNodes) => {
+            let rows = state.table_rows();
+            if let Some(v) = state.table_view_mut() {
+                match action {
+                    Action::Up => v.move_by(-1, rows),
+                    Action::Down => v.move_by(1, rows),
+                    _ => {}
+                }
+            }
         }
         Screen::Pane(_) => {}
     }

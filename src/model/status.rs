@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::etcd::{EtcdObservation, EtcdSettings, QuorumState};
 use super::finding::{Finding, Health, worst};
 use super::lb::{HealthCheck, LbKind, LbObservation, LbSettings, LbState};
+pub use super::status_kube::{ControlPlaneReport, GpuReport, KubeReport};
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -15,6 +16,9 @@ pub struct StatusReport {
     pub cluster: String,
     pub etcd: EtcdReport,
     pub lb: LbReport,
+    pub control_plane: ControlPlaneReport,
+    pub gpu: GpuReport,
+    pub kube: KubeReport,
 }
 
 /// The API-server LB: one row per backend, the LB's view beside the direct probe.
@@ -236,17 +240,29 @@ impl EtcdReport {
 }
 
 impl StatusReport {
-    pub fn new(cluster: String, etcd: EtcdReport, lb: LbReport) -> Self {
-        let overall = if lb.configured {
-            etcd.status.max(lb.status)
-        } else {
-            etcd.status
-        };
+    pub fn new(
+        cluster: String,
+        etcd: EtcdReport,
+        lb: LbReport,
+        control_plane: ControlPlaneReport,
+        gpu: GpuReport,
+        kube: KubeReport,
+    ) -> Self {
+        let mut overall = etcd.status;
+        if lb.configured {
+            overall = overall.max(lb.status);
+        }
+        if kube.configured {
+            overall = overall.max(control_plane.status).max(gpu.status);
+        }
         StatusReport {
             overall,
             cluster,
             etcd,
             lb,
+            control_plane,
+            gpu,
+            kube,
         }
     }
 
@@ -287,6 +303,39 @@ impl StatusReport {
             out.push_str(&format!("  {:<7} {}\n", f.severity.label(), f.message));
         }
         out.push_str(&self.lb_human());
+        out.push_str(&self.kube_human());
+        out
+    }
+
+    fn kube_human(&self) -> String {
+        if !self.kube.configured {
+            return "kube      UNKNOWN  not configured (KUBECONFIG / --kubeconfig)\n".into();
+        }
+        let cp = &self.control_plane;
+        let ready = cp.zones.iter().filter(|z| z.ready > 0).count();
+        let mut out = format!(
+            "control   {:<8} {ready}/{} zones with a ready control plane\n",
+            cp.status.label(),
+            cp.zones.len()
+        );
+        for f in cp.findings.iter().filter(|f| f.severity > Health::Ok) {
+            out.push_str(&format!("  {:<7} {}\n", f.severity.label(), f.message));
+        }
+        let g = &self.gpu;
+        out.push_str(&format!(
+            "gpu       {:<8} {} GPU nodes · {}/{} GPUs requested · {} pending\n",
+            g.status.label(),
+            g.rows.len(),
+            g.gpus_requested,
+            g.gpus_allocatable,
+            g.pending.len()
+        ));
+        for f in g.findings.iter().filter(|f| f.severity > Health::Ok) {
+            out.push_str(&format!("  {:<7} {}\n", f.severity.label(), f.message));
+        }
+        for feed in self.kube.feeds.iter().filter(|f| f.availability != "live") {
+            out.push_str(&format!("  {:<40} {}\n", feed.resource, feed.message));
+        }
         out
     }
 

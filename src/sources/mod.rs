@@ -2,4 +2,5 @@
 //! reconnect/backoff and sends typed observations; none touches the terminal or UI state.
 
 pub mod etcd;
+pub mod kube;
 pub mod lb;

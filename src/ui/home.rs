@@ -6,9 +6,11 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
 
-use super::{health_style, short_age};
+use super::table_pane::Freshness;
+use super::{control_plane, gpu, health_style, short_age};
 use crate::config::theme::Theme;
 use crate::model::finding::Health;
+use crate::model::kube::Availability;
 use crate::model::{PaneId, State};
 
 pub struct Cockpit<'a> {
@@ -31,7 +33,10 @@ impl Widget for Cockpit<'_> {
             Layout::vertical([Constraint::Length(banner_height), Constraint::Min(0)]).areas(area);
 
         let lines: Vec<Line> = if shown == 0 {
-            let text = if self.state.etcd.last.is_some() || self.state.lb.last.is_some() {
+            let text = if self.state.etcd.last.is_some()
+                || self.state.lb.last.is_some()
+                || self.state.kube.nodes.has_data()
+            {
                 " No findings."
             } else {
                 " Waiting for first data…"
@@ -74,6 +79,11 @@ impl Cockpit<'_> {
         let (health, lines) = match pane {
             PaneId::Etcd => self.etcd_tile(),
             PaneId::ApiServerLb => self.lb_tile(),
+            PaneId::ControlPlane if self.state.kube.configured => self.control_plane_tile(),
+            PaneId::GpuNodes if self.state.kube.configured => self.gpu_tile(),
+            PaneId::Ceph | PaneId::Velero | PaneId::Rollouts if self.state.kube.configured => {
+                self.feeds_tile(pane)
+            }
             other => self.unconfigured_tile(other),
         };
         let border = if selected {
@@ -214,6 +224,147 @@ impl Cockpit<'_> {
                 health_style(self.theme, health),
             )));
         }
+        (health, lines)
+    }
+
+    /// Health and freshness, or why there is no data yet.
+    fn kube_status(
+        &self,
+        health: Health,
+        fresh: &Freshness,
+    ) -> Result<Line<'static>, (Health, Vec<Line<'static>>)> {
+        let kube = &self.state.kube;
+        if kube.nodes.has_data() {
+            let text = match fresh {
+                Freshness::Live => "live".to_string(),
+                other => other.text(),
+            };
+            return Ok(status_line(self.theme, health, &text));
+        }
+        let why = match &kube.nodes.availability {
+            Availability::Forbidden { permission } => format!("forbidden: needs {permission}"),
+            Availability::Down { error, .. } => error.clone(),
+            _ if kube.target.is_none() => "starting…".to_string(),
+            _ => "connecting…".to_string(),
+        };
+        Err((
+            Health::Unknown,
+            vec![
+                status_line(self.theme, Health::Unknown, ""),
+                Line::from(Span::styled(why, self.theme.muted)),
+            ],
+        ))
+    }
+
+    fn control_plane_tile(&self) -> (Health, Vec<Line<'static>>) {
+        let health = self.state.control_plane_health();
+        let first = match self.kube_status(health, &control_plane::freshness(self.state)) {
+            Ok(line) => line,
+            Err(nothing) => return nothing,
+        };
+        let view = self.state.control_plane();
+        let ready = view.ready_zones();
+        let zones = view.zones.len();
+        let zone_health = match ready {
+            0 => Health::Crit,
+            n if n < zones => Health::Warn,
+            _ => Health::Ok,
+        };
+        let nodes = view.rows.len();
+        let ready_nodes = view.rows.iter().filter(|r| r.is_ready()).count();
+        let mut lines = vec![
+            first,
+            Line::from(Span::styled(
+                format!("{ready}/{zones} zones ready"),
+                health_style(self.theme, zone_health),
+            )),
+            Line::from(format!("{ready_nodes}/{nodes} control-plane nodes")),
+        ];
+        if let Some(f) = view.findings.iter().find(|f| f.severity > Health::Ok) {
+            lines.push(Line::from(Span::styled(
+                f.message.clone(),
+                health_style(self.theme, f.severity),
+            )));
+        }
+        (health, lines)
+    }
+
+    fn gpu_tile(&self) -> (Health, Vec<Line<'static>>) {
+        let health = self.state.gpu_health();
+        let first = match self.kube_status(health, &gpu::freshness(self.state)) {
+            Ok(line) => line,
+            Err(nothing) => return nothing,
+        };
+        let view = self.state.gpu();
+        let mut lines = vec![
+            first,
+            Line::from(format!(
+                "{} nodes · {}/{} GPUs",
+                view.rows.len(),
+                view.requested(),
+                view.allocatable()
+            )),
+        ];
+        if !view.pending.is_empty() {
+            lines.push(Line::from(Span::styled(
+                format!("{} GPU pod(s) pending", view.pending.len()),
+                self.theme.warn,
+            )));
+        }
+        if let Some(f) = view.findings.iter().find(|f| f.severity > Health::Ok) {
+            lines.push(Line::from(Span::styled(
+                f.message.clone(),
+                health_style(self.theme, f.severity),
+            )));
+        }
+        (health, lines)
+    }
+
+    /// Ceph, Velero, Rollouts: their watches' availability (their panes come later).
+    fn feeds_tile(&self, pane: PaneId) -> (Health, Vec<Line<'static>>) {
+        let kube = &self.state.kube;
+        let now = self.state.now;
+        let feeds = kube.pane_feeds(pane);
+        let mut lines = Vec::new();
+        let primary = feeds.iter().find(|(k, _)| k.is_primary());
+        let mut health = Health::Unknown;
+        if let Some((kind, feed)) = primary {
+            let (style, text) = match &feed.availability {
+                Availability::NotInstalled { .. } => {
+                    let hint: Vec<&str> = kind.install_hint().split_whitespace().take(3).collect();
+                    lines.push(Line::from(Span::styled("not installed", self.theme.muted)));
+                    (self.theme.muted, hint.join(" "))
+                }
+                Availability::Forbidden { permission } => {
+                    (self.theme.warn, format!("forbidden: needs {permission}"))
+                }
+                Availability::Connecting => {
+                    (self.theme.muted, "waiting for the first list…".into())
+                }
+                Availability::Down { .. } => (
+                    self.theme.warn,
+                    feed.describe(now, kube.stale_after, "object"),
+                ),
+                Availability::Live => {
+                    health = Health::Unknown;
+                    let n: usize = feeds.iter().map(|(_, f)| f.objects.len()).sum();
+                    (self.theme.text, format!("{n} objects watched"))
+                }
+            };
+            lines.push(Line::from(Span::styled(text, style)));
+        }
+        for (kind, feed) in feeds.iter().filter(|(k, _)| !k.is_primary()) {
+            if let Availability::Forbidden { .. } | Availability::Down { .. } = feed.availability {
+                lines.push(Line::from(Span::styled(
+                    format!("{}: {}", kind.resource(), feed.availability.word()),
+                    self.theme.warn,
+                )));
+            }
+        }
+        lines.push(Line::from(Span::styled(
+            "pane not in this build yet",
+            self.theme.muted,
+        )));
         (health, lines)
     }
 

@@ -1,10 +1,13 @@
 //! Drawing. Every function here is pure: `&State` + `&Theme` (+ `&Keymap` for hints)
 //! in, cells out. No I/O, no channels, no clocks (the time is `State::now`).
 
+pub mod control_plane;
 pub mod etcd;
+pub mod gpu;
 pub mod help;
 pub mod home;
 pub mod lb;
+pub mod table_pane;
 
 use std::time::Duration;
 
@@ -32,6 +35,10 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         Screen::Home => frame.render_widget(home::Cockpit { state, theme }, body),
         Screen::Pane(PaneId::Etcd) => frame.render_widget(etcd::EtcdPane { state, theme }, body),
         Screen::Pane(PaneId::ApiServerLb) => frame.render_widget(lb::LbPane { state, theme }, body),
+        Screen::Pane(PaneId::ControlPlane) => {
+            frame.render_widget(control_plane::ControlPlanePane { state, theme }, body)
+        }
+        Screen::Pane(PaneId::GpuNodes) => frame.render_widget(gpu::GpuPane { state, theme }, body),
         Screen::Pane(_) => frame.render_widget(home::Cockpit { state, theme }, body),
     }
     frame.render_widget(footer_line(state, theme, keymap), footer);
@@ -58,12 +65,7 @@ pub fn health_style(theme: &Theme, health: Health) -> Style {
 
 /// "3s", "4m", "2h": compact ages for narrow terminals.
 pub fn short_age(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0..=59 => format!("{s}s"),
-        60..=3599 => format!("{}m", s / 60),
-        _ => format!("{}h", s / 3600),
-    }
+    crate::model::short_duration(d)
 }
 
 fn header_line<'a>(state: &'a State, theme: &Theme) -> Paragraph<'a> {
@@ -104,6 +106,16 @@ fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragrap
     hint(Action::Open, "open");
     hint(Action::PaneEtcd, "etcd");
     hint(Action::PaneLb, "LB");
+    if matches!(
+        state.screen,
+        Screen::Pane(PaneId::ControlPlane | PaneId::GpuNodes)
+    ) {
+        hint(Action::Filter, "filter");
+        hint(Action::Sort, "sort");
+    } else {
+        hint(Action::PaneControlPlane, "ctl plane");
+        hint(Action::PaneGpu, "GPU");
+    }
     hint(Action::Back, "back");
     if state.lab_controls {
         hint(Action::LabStopMember, "stop member");

@@ -49,6 +49,9 @@ pub struct KubeApiServer {
     stop_watches: watch::Sender<u64>,
     shutdown: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    /// Kept so a stopped server can serve again (same port, CA and token).
+    ctx: Arc<Ctx>,
+    acceptor: tokio_rustls::TlsAcceptor,
 }
 
 impl KubeApiServer {
@@ -71,7 +74,8 @@ impl KubeApiServer {
             stop_watches: stop_rx,
         });
         let ca_pem = certs.ca_pem.clone();
-        let task = tokio::spawn(accept_loop(listener, ctx, certs, shutdown_rx));
+        let acceptor = certs.acceptor.clone();
+        let task = tokio::spawn(accept_loop(listener, ctx.clone(), certs, shutdown_rx));
         Ok(KubeApiServer {
             addr,
             token,
@@ -80,7 +84,46 @@ impl KubeApiServer {
             stop_watches,
             shutdown,
             task: Some(task),
+            ctx,
+            acceptor,
         })
+    }
+
+    /// Stops serving, as a crashed or restarting kube-apiserver does: open watches and
+    /// connections close and the port refuses connections, until [`KubeApiServer::resume`].
+    pub async fn stop(&mut self) {
+        self.drop_watches();
+        let _ = self.shutdown.send(true);
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(2), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+
+    /// Serves again at the same address with the same store, CA and token.
+    pub async fn resume(&mut self) -> Result<()> {
+        if self.task.is_some() {
+            return Ok(());
+        }
+        let listener = TcpListener::bind(self.addr)
+            .await
+            .wrap_err_with(|| format!("cannot bind {} again", self.addr))?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        self.shutdown = shutdown;
+        let certs = ServingCerts {
+            ca_pem: self.ca_pem.clone(),
+            acceptor: self.acceptor.clone(),
+        };
+        self.task = Some(tokio::spawn(accept_loop(
+            listener,
+            self.ctx.clone(),
+            certs,
+            shutdown_rx,
+        )));
+        Ok(())
     }
 
     /// `http://127.0.0.1:PORT` (plain HTTP; the same port also speaks TLS).
