@@ -2,6 +2,7 @@
 //! reads `&State`. No I/O here.
 
 pub mod action;
+pub mod ceph;
 pub mod etcd;
 pub mod finding;
 pub mod lb;
