@@ -7,6 +7,7 @@ pub mod etcd;
 pub mod finding;
 pub mod lb;
 pub mod status;
+pub mod velero;
 
 use std::time::{Duration, SystemTime};
 
