@@ -155,13 +155,12 @@ impl CephClusterRow {
                 pane: PANE,
                 message: format!("Ceph {who}: no health reported yet (status.ceph missing)"),
             }),
-            Some(word) if self.checks.is_empty() && ceph_health(Some(word)) > Health::Ok => {
-                out.push(Finding {
+            Some(word) if self.checks.is_empty() && ceph_health(Some(word)) > Health::Ok => out
+                .push(Finding {
                     severity: ceph_health(Some(word)),
                     pane: PANE,
                     message: format!("Ceph {who} reports {word}"),
-                })
-            }
+                }),
             Some(_) => {}
         }
         for c in &self.checks {
@@ -362,7 +361,12 @@ pub fn mons(cm: &ConfigMap) -> Vec<CephMon> {
     };
     let out_of_quorum: Vec<&str> = data
         .get("outOfQuorum")
-        .map(|s| s.split(',').map(str::trim).filter(|s| !s.is_empty()).collect())
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let mapping: Value = data
         .get("mapping")

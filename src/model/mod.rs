@@ -6,6 +6,7 @@ pub mod ceph;
 pub mod etcd;
 pub mod finding;
 pub mod lb;
+pub mod rollouts;
 pub mod status;
 pub mod velero;
 

@@ -104,16 +104,20 @@ impl VeleroView {
 
     /// Failed or partially failed backups newer than the last good one of their schedule.
     pub fn unresolved_failures(&self) -> usize {
-        self.backups.iter().filter(|b| self.is_unresolved(b)).count()
+        self.backups
+            .iter()
+            .filter(|b| self.is_unresolved(b))
+            .count()
     }
 
     fn is_unresolved(&self, b: &BackupRow) -> bool {
         if b.health() < Health::Warn {
             return false;
         }
-        !self.backups.iter().any(|g| {
-            g.is_good() && g.schedule == b.schedule && g.started_unix > b.started_unix
-        })
+        !self
+            .backups
+            .iter()
+            .any(|g| g.is_good() && g.schedule == b.schedule && g.started_unix > b.started_unix)
     }
 }
 
@@ -125,7 +129,11 @@ pub fn derive(objs: &VeleroObjects, settings: &VeleroSettings, now: SystemTime) 
         .filter(|o| fields::is_kind(o, "velero.io", "Backup"))
         .map(|o| BackupRow::from_object(o, now))
         .collect();
-    backups.sort_by(|a, b| b.started_unix.cmp(&a.started_unix).then(a.name.cmp(&b.name)));
+    backups.sort_by(|a, b| {
+        b.started_unix
+            .cmp(&a.started_unix)
+            .then(a.name.cmp(&b.name))
+    });
     let mut schedules: Vec<ScheduleRow> = objs
         .schedules
         .iter()
@@ -200,7 +208,11 @@ fn findings(view: &VeleroView) -> Vec<Finding> {
             None => "manual".into(),
         };
         let message = if list.len() == 1 {
-            format!("Velero backup {} {}: {why}", newest.name, newest.phase_word())
+            format!(
+                "Velero backup {} {}: {why}",
+                newest.name,
+                newest.phase_word()
+            )
         } else {
             format!(
                 "Velero {what}: {} backups failed since the last good one; newest {} {}: {why}",

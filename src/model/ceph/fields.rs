@@ -29,9 +29,11 @@ pub fn string_at(v: &Value, path: &[&str]) -> Option<String> {
 /// `observedGeneration` as a string) and a float with no fraction.
 pub fn u64_at(v: &Value, path: &[&str]) -> Option<u64> {
     match at(v, path)? {
-        Value::Number(n) => n
-            .as_u64()
-            .or_else(|| n.as_f64().filter(|f| *f >= 0.0 && f.fract() == 0.0).map(|f| f as u64)),
+        Value::Number(n) => n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                .map(|f| f as u64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -110,7 +112,11 @@ pub fn label<'a>(obj: &'a DynamicObject, key: &str) -> Option<&'a str> {
 }
 
 pub fn annotation<'a>(obj: &'a DynamicObject, key: &str) -> Option<&'a str> {
-    obj.metadata.annotations.as_ref()?.get(key).map(String::as_str)
+    obj.metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
 }
 
 pub fn created(obj: &DynamicObject) -> Option<SystemTime> {

@@ -35,21 +35,40 @@ fn healthy_lab_is_ok_with_three_mons_in_quorum() {
     assert_eq!(c.phase.as_deref(), Some("Ready"));
     assert!(c.checks.is_empty());
     assert_eq!(c.quorum(), Some((3, 3)));
-    assert!(c.mons.iter().all(|m| m.endpoint.ends_with(":6789") && m.node.is_some()));
+    assert!(
+        c.mons
+            .iter()
+            .all(|m| m.endpoint.ends_with(":6789") && m.node.is_some())
+    );
     let cap = c.capacity.expect("capacity");
     assert!((cap.used_ratio() - 0.38).abs() < 0.01);
     assert!(c.last_checked_secs.is_some_and(|s| s < 60));
     assert_eq!(c.conditions[0].kind, "Ready");
-    assert!(v.summary().starts_with("HEALTH_OK · 38% used · mons 3/3"), "{}", v.summary());
+    assert!(
+        v.summary().starts_with("HEALTH_OK · 38% used · mons 3/3"),
+        "{}",
+        v.summary()
+    );
 }
 
 #[test]
 fn degraded_lab_reports_each_check_as_a_warning() {
     let v = lab(Scenario::CephDegraded);
     assert_eq!(v.health(), Health::Warn);
-    let names: Vec<&str> = v.clusters[0].checks.iter().map(|c| c.name.as_str()).collect();
-    assert!(names.contains(&"OSD_DOWN") && names.contains(&"PG_DEGRADED"), "{names:?}");
-    assert!(v.findings.iter().any(|f| f.message == "Ceph OSD_DOWN: 1 osds down"));
+    let names: Vec<&str> = v.clusters[0]
+        .checks
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert!(
+        names.contains(&"OSD_DOWN") && names.contains(&"PG_DEGRADED"),
+        "{names:?}"
+    );
+    assert!(
+        v.findings
+            .iter()
+            .any(|f| f.message == "Ceph OSD_DOWN: 1 osds down")
+    );
     assert_eq!(v.clusters[0].quorum(), Some((3, 3)));
 }
 
@@ -62,7 +81,11 @@ fn lost_zone_takes_a_mon_out_of_quorum() {
     assert_eq!(out.len(), 1);
     assert!(c.checks.iter().any(|c| c.name == "MON_DOWN"));
     // MON_DOWN already says it; no second finding for the same mon.
-    assert!(!v.findings.iter().any(|f| f.message.contains("out of quorum")));
+    assert!(
+        !v.findings
+            .iter()
+            .any(|f| f.message.contains("out of quorum"))
+    );
     assert_eq!(v.health(), Health::Warn);
 }
 
@@ -83,7 +106,10 @@ fn health_err_checks_are_critical_and_quorum_loss_is_named() {
     cm.metadata.namespace = Some("rook-ceph".into());
     cm.data = Some(
         [
-            ("data".to_string(), "a=10.0.0.1:6789,b=10.0.0.2:6789,c=10.0.0.3:6789".to_string()),
+            (
+                "data".to_string(),
+                "a=10.0.0.1:6789,b=10.0.0.2:6789,c=10.0.0.3:6789".to_string(),
+            ),
             ("outOfQuorum".to_string(), "b,c".to_string()),
             ("mapping".to_string(), "not json".to_string()),
         ]
@@ -96,8 +122,15 @@ fn health_err_checks_are_critical_and_quorum_loss_is_named() {
     assert_eq!(c.quorum(), Some((1, 3)));
     assert!(c.mons.iter().all(|m| m.node.is_none()));
     let msgs: Vec<&str> = v.findings.iter().map(|f| f.message.as_str()).collect();
-    assert!(msgs.contains(&"Ceph mon quorum lost: 1/3 mons in quorum (out: b, c)"), "{msgs:?}");
-    assert!(msgs.iter().any(|m| m.starts_with("Ceph health last checked 30m ago")), "{msgs:?}");
+    assert!(
+        msgs.contains(&"Ceph mon quorum lost: 1/3 mons in quorum (out: b, c)"),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| m.starts_with("Ceph health last checked 30m ago")),
+        "{msgs:?}"
+    );
     assert!(msgs.iter().any(|m| m.contains("is 96% full")), "{msgs:?}");
     assert_eq!(v.findings[0].severity, Health::Crit, "sorted worst first");
 }

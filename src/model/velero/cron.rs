@@ -309,10 +309,18 @@ mod tests {
         let t = utc(2026, 3, 10, 1, 59);
         assert_eq!(next("0 2 * * *", t), Some(utc(2026, 3, 10, 2, 0)));
         // Strictly after: at exactly 02:00 the next one is tomorrow.
-        assert_eq!(next("0 2 * * *", utc(2026, 3, 10, 2, 0)), Some(utc(2026, 3, 11, 2, 0)));
-        assert_eq!(next("0 2 * * *", utc(2026, 3, 10, 2, 0) + 1), Some(utc(2026, 3, 11, 2, 0)));
         assert_eq!(
-            Cron::parse("0 2 * * *").ok().and_then(|c| c.period_after(t)),
+            next("0 2 * * *", utc(2026, 3, 10, 2, 0)),
+            Some(utc(2026, 3, 11, 2, 0))
+        );
+        assert_eq!(
+            next("0 2 * * *", utc(2026, 3, 10, 2, 0) + 1),
+            Some(utc(2026, 3, 11, 2, 0))
+        );
+        assert_eq!(
+            Cron::parse("0 2 * * *")
+                .ok()
+                .and_then(|c| c.period_after(t)),
             Some(Duration::from_secs(86_400))
         );
     }
@@ -344,7 +352,10 @@ mod tests {
         // "N/step" is N to the maximum.
         assert_eq!(next("0 20/2 * * *", t), Some(utc(2026, 3, 10, 20, 0)));
         assert_eq!(next("0 3 * * SAT", t), Some(utc(2026, 3, 14, 3, 0)));
-        assert_eq!(next("0 3 * * mon-fri", utc(2026, 3, 13, 4, 0)), Some(utc(2026, 3, 16, 3, 0)));
+        assert_eq!(
+            next("0 3 * * mon-fri", utc(2026, 3, 13, 4, 0)),
+            Some(utc(2026, 3, 16, 3, 0))
+        );
         assert_eq!(next("0 0 1 JAN,jul *", t), Some(utc(2026, 7, 1, 0, 0)));
         assert_eq!(next("0 0 ? * 0", t), Some(utc(2026, 3, 15, 0, 0)));
     }
@@ -360,21 +371,36 @@ mod tests {
         // `*` in day-of-month: only Wednesdays.
         assert_eq!(next("0 0 * * 3", t), Some(utc(2026, 3, 11, 0, 0)));
         // A step > 1 makes the field restricted: odd days OR Sundays.
-        assert_eq!(next("0 0 */2 * 0", utc(2026, 3, 11, 1, 0)), Some(utc(2026, 3, 13, 0, 0)));
+        assert_eq!(
+            next("0 0 */2 * 0", utc(2026, 3, 11, 1, 0)),
+            Some(utc(2026, 3, 13, 0, 0))
+        );
     }
 
     #[test]
     fn leap_days_and_impossible_dates() {
-        assert_eq!(next("0 0 29 2 *", utc(2026, 3, 1, 0, 0)), Some(utc(2028, 2, 29, 0, 0)));
-        assert_eq!(next("0 0 31 * *", utc(2026, 4, 1, 0, 0)), Some(utc(2026, 5, 31, 0, 0)));
+        assert_eq!(
+            next("0 0 29 2 *", utc(2026, 3, 1, 0, 0)),
+            Some(utc(2028, 2, 29, 0, 0))
+        );
+        assert_eq!(
+            next("0 0 31 * *", utc(2026, 4, 1, 0, 0)),
+            Some(utc(2026, 5, 31, 0, 0))
+        );
         assert_eq!(next("0 0 30 2 *", utc(2026, 1, 1, 0, 0)), None);
-        assert_eq!(next("59 23 31 12 *", utc(2026, 12, 31, 23, 58)), Some(utc(2026, 12, 31, 23, 59)));
+        assert_eq!(
+            next("59 23 31 12 *", utc(2026, 12, 31, 23, 58)),
+            Some(utc(2026, 12, 31, 23, 59))
+        );
     }
 
     #[test]
     fn time_zone_prefixes() {
         let t = utc(2026, 3, 10, 9, 30);
-        assert_eq!(next("CRON_TZ=UTC 0 2 * * *", t), Some(utc(2026, 3, 11, 2, 0)));
+        assert_eq!(
+            next("CRON_TZ=UTC 0 2 * * *", t),
+            Some(utc(2026, 3, 11, 2, 0))
+        );
         assert_eq!(next("TZ=Etc/UTC @daily", t), Some(utc(2026, 3, 11, 0, 0)));
         let e = Cron::parse("CRON_TZ=Europe/Paris 0 2 * * *").expect_err("refused");
         assert!(e.0.contains("Europe/Paris"), "{e}");
@@ -383,9 +409,22 @@ mod tests {
     #[test]
     fn malformed_schedules_are_errors_not_panics() {
         for bad in [
-            "", "* * * *", "* * * * * *", "60 * * * *", "* 24 * * *", "* * 0 * *",
-            "* * * 13 *", "* * * * 7", "*/0 * * * *", "5-1 * * * *", "a * * * *",
-            "1-x * * * *", "*/x * * * *", "0 0 * FOO *", ",,, * * * *", "-1 * * * *",
+            "",
+            "* * * *",
+            "* * * * * *",
+            "60 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "* * * * 7",
+            "*/0 * * * *",
+            "5-1 * * * *",
+            "a * * * *",
+            "1-x * * * *",
+            "*/x * * * *",
+            "0 0 * FOO *",
+            ",,, * * * *",
+            "-1 * * * *",
         ] {
             assert!(Cron::parse(bad).is_err(), "{bad:?} should be refused");
         }
@@ -396,7 +435,10 @@ mod tests {
         assert_eq!(go_duration("90m"), Some(Duration::from_secs(5400)));
         assert_eq!(go_duration("1.5h"), Some(Duration::from_secs(5400)));
         assert_eq!(go_duration("1h0m30s"), Some(Duration::from_secs(3630)));
-        assert_eq!(go_duration("720h0m0s"), Some(Duration::from_secs(720 * 3600)));
+        assert_eq!(
+            go_duration("720h0m0s"),
+            Some(Duration::from_secs(720 * 3600))
+        );
         assert_eq!(go_duration("10"), None);
         assert_eq!(go_duration("h"), None);
         assert_eq!(go_duration("3d"), None);

@@ -25,8 +25,13 @@ pub fn phase_health(phase: Option<&str>) -> Health {
         Some("Failed" | "FailedValidation") => Health::Crit,
         Some(p) if p.ends_with("PartiallyFailed") => Health::Warn,
         Some(
-            "New" | "Queued" | "ReadyToStart" | "InProgress" | "WaitingForPluginOperations"
-            | "Finalizing" | "Deleting",
+            "New"
+            | "Queued"
+            | "ReadyToStart"
+            | "InProgress"
+            | "WaitingForPluginOperations"
+            | "Finalizing"
+            | "Deleting",
         ) => Health::Ok,
         _ => Health::Unknown,
     }
@@ -157,9 +162,7 @@ impl ScheduleRow {
         let created_at = created(obj);
         let paused = bool_at(&obj.data, &["spec", "paused"]).unwrap_or(false);
         let next_due_in_secs = match (&parsed, last_backup.or(created_at)) {
-            (Some(Ok(c)), Some(from)) if !paused => {
-                c.next_after(unix(from)).map(|t| t - unix(now))
-            }
+            (Some(Ok(c)), Some(from)) if !paused => c.next_after(unix(from)).map(|t| t - unix(now)),
             _ => None,
         };
         let period = match &parsed {
@@ -197,7 +200,11 @@ impl ScheduleRow {
     pub fn rpo_breach(&self) -> Option<String> {
         let rpo = self.rpo_secs?;
         let rpo_text = short(Duration::from_secs(rpo));
-        let paused = if self.paused { " (schedule paused)" } else { "" };
+        let paused = if self.paused {
+            " (schedule paused)"
+        } else {
+            ""
+        };
         match self.last_good_secs {
             Some(a) if a > rpo => Some(format!(
                 "Velero schedule {}: last good backup {} ago, older than the RPO of {rpo_text}{paused}",
@@ -253,7 +260,8 @@ impl LocationRow {
             provider: string_at(spec, &["provider"]),
             bucket: string_at(spec, &["objectStorage", "bucket"]),
             region: string_at(spec, &["config", "region"]),
-            access_mode: string_at(st, &["accessMode"]).or_else(|| string_at(spec, &["accessMode"])),
+            access_mode: string_at(st, &["accessMode"])
+                .or_else(|| string_at(spec, &["accessMode"])),
             message: string_at(st, &["message"]),
             last_validated_secs: time_at(st, &["lastValidationTime"])
                 .map(|t| age(now, t).as_secs()),
@@ -313,9 +321,6 @@ impl RestoreRow {
 
     /// Failed or partly failed within [`RESTORE_RECENT`]: older failures are history.
     pub fn is_recent_failure(&self) -> bool {
-        self.health() >= Health::Warn
-            && self
-                .age_secs
-                .is_none_or(|a| a <= RESTORE_RECENT.as_secs())
+        self.health() >= Health::Warn && self.age_secs.is_none_or(|a| a <= RESTORE_RECENT.as_secs())
     }
 }
