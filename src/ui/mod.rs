@@ -1,10 +1,13 @@
 //! Drawing. Every function here is pure: `&State` + `&Theme` (+ `&Keymap` for hints)
 //! in, cells out. No I/O, no channels, no clocks (the time is `State::now`).
 
+pub mod ceph;
 pub mod etcd;
 pub mod help;
 pub mod home;
 pub mod lb;
+pub mod rollouts;
+pub mod velero;
 
 use std::time::Duration;
 
