@@ -165,6 +165,27 @@ pub fn conditions(status: &Value, now: SystemTime) -> Vec<Condition> {
         .collect()
 }
 
+/// The lab's objects of `kind` in `scenario`, as the kube source would hand them over.
+#[cfg(test)]
+pub fn lab_objects(
+    scenario: crate::lab::topology::Scenario,
+    kind: &str,
+    now: SystemTime,
+) -> Vec<DynamicObject> {
+    use crate::lab::topology::{Faults, LabSpec, Topology};
+    let spec = LabSpec {
+        scenario,
+        ..LabSpec::default()
+    };
+    let topo = Topology::generate(&spec);
+    let faults = Faults::for_scenario(scenario, &topo);
+    crate::lab::world::objects(&topo, &spec, &faults, now)
+        .into_iter()
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some(kind))
+        .filter_map(|o| serde_json::from_value(o).ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,25 +209,4 @@ mod tests {
         assert_eq!(time_at(&v, &["a", "n"]), None);
         assert!(conditions(&json!({"conditions": [1, {"status": "True"}]}), UNIX_EPOCH).is_empty());
     }
-}
-
-/// The lab's objects of `kind` in `scenario`, as the kube source would hand them over.
-#[cfg(test)]
-pub fn lab_objects(
-    scenario: crate::lab::topology::Scenario,
-    kind: &str,
-    now: SystemTime,
-) -> Vec<DynamicObject> {
-    use crate::lab::topology::{Faults, LabSpec, Topology};
-    let spec = LabSpec {
-        scenario,
-        ..LabSpec::default()
-    };
-    let topo = Topology::generate(&spec);
-    let faults = Faults::for_scenario(scenario, &topo);
-    crate::lab::world::objects(&topo, &spec, &faults, now)
-        .into_iter()
-        .filter(|o| o.get("kind").and_then(Value::as_str) == Some(kind))
-        .filter_map(|o| serde_json::from_value(o).ok())
-        .collect()
 }

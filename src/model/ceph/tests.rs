@@ -150,8 +150,10 @@ fn malformed_and_empty_objects_never_panic() {
                "capacity": {"bytesTotal": 0, "bytesUsed": 0}}}}),
     ];
     let clusters: Vec<DynamicObject> = odd.into_iter().map(object).collect();
-    let mut cm = ConfigMap::default();
-    cm.data = Some([("data".to_string(), ",=,a,b=".to_string())].into());
+    let cm = ConfigMap {
+        data: Some([("data".to_string(), ",=,a,b=".to_string())].into()),
+        ..ConfigMap::default()
+    };
     let v = derive(&clusters, Some(&cm), now());
     assert_eq!(v.clusters.len(), 4);
     assert!(v.clusters.iter().all(|c| c.capacity.is_none()));
