@@ -424,9 +424,14 @@ fn velero_filter_selection_and_partial_failure_detail() {
     );
     assert!(screen.contains("5/6 snapshots"), "{screen}");
     assert_eq!(
-        fg_in_row(&buf, "daily-backup-2026", "2"),
+        fg_in_row(&buf, "PartiallyFailed 4d", "2   7"),
         Color::Red,
         "errors count"
+    );
+    assert_eq!(
+        fg_in_row(&buf, "PartiallyFailed 4d", "7 "),
+        Color::Yellow,
+        "warnings count"
     );
 }
 
