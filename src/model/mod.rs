@@ -2,15 +2,18 @@
 //! reads `&State`. No I/O here.
 
 pub mod action;
+pub mod ceph;
 pub mod control_plane;
 pub mod etcd;
 pub mod finding;
 pub mod gpu;
 pub mod kube;
 pub mod lb;
+pub mod rollouts;
 pub mod status;
 pub mod status_kube;
 pub mod table_view;
+pub mod velero;
 
 use std::time::{Duration, SystemTime};
 

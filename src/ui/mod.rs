@@ -1,13 +1,16 @@
 //! Drawing. Every function here is pure: `&State` + `&Theme` (+ `&Keymap` for hints)
 //! in, cells out. No I/O, no channels, no clocks (the time is `State::now`).
 
+pub mod ceph;
 pub mod control_plane;
 pub mod etcd;
 pub mod gpu;
 pub mod help;
 pub mod home;
 pub mod lb;
+pub mod rollouts;
 pub mod table_pane;
+pub mod velero;
 
 use std::time::Duration;
 

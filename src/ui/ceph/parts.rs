@@ -1,0 +1,179 @@
+//! Pieces shared by the Kubernetes-backed panes (Ceph, Velero, Rollouts): the cursor
+//! state, the titled block with health and data age, findings lines, and small text
+//! helpers. Lives under `ceph` only because `ui/mod.rs` registers pane modules.
+
+use std::time::Duration;
+
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders};
+
+use crate::config::theme::Theme;
+use crate::model::finding::{Finding, Health};
+use crate::ui::{health_style, short_age};
+
+/// Selection, scroll and filter of a pane's main list. The pane owner keeps it (it is
+/// UI state, not domain state) and hands it to the widget by reference.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PaneCursor {
+    /// Index into the *filtered* rows.
+    pub selected: usize,
+    /// First row shown; render keeps the selection visible whatever this says.
+    pub offset: usize,
+    /// Case-insensitive substring; `None` or empty shows every row.
+    pub filter: Option<String>,
+}
+
+impl PaneCursor {
+    pub fn down(&mut self, rows: usize) {
+        if self.selected + 1 < rows {
+            self.selected += 1;
+        }
+    }
+
+    pub fn up(&mut self) {
+        self.selected = self.selected.saturating_sub(1);
+    }
+
+    /// Keeps the selection inside `rows` (after the list shrank or the filter changed).
+    pub fn clamp(&mut self, rows: usize) {
+        self.selected = self.selected.min(rows.saturating_sub(1));
+    }
+
+    pub fn set_filter(&mut self, filter: Option<String>) {
+        self.filter = filter.filter(|f| !f.is_empty());
+        self.selected = 0;
+        self.offset = 0;
+    }
+
+    /// Whether a row whose searchable text is `haystack` passes the filter.
+    pub fn matches(&self, haystack: &str) -> bool {
+        match self.filter.as_deref() {
+            None | Some("") => true,
+            Some(f) => haystack.to_lowercase().contains(&f.to_lowercase()),
+        }
+    }
+
+    /// The selection clamped to `rows`.
+    pub fn selected_in(&self, rows: usize) -> Option<usize> {
+        (rows > 0).then(|| self.selected.min(rows - 1))
+    }
+
+    /// The first visible row of a list of `rows` in `height` lines with the selection
+    /// in view.
+    pub fn window_start(&self, rows: usize, height: usize) -> usize {
+        let Some(sel) = self.selected_in(rows) else {
+            return 0;
+        };
+        let height = height.max(1);
+        let start = self.offset.min(rows.saturating_sub(height));
+        if sel < start {
+            sel
+        } else if sel >= start + height {
+            sel + 1 - height
+        } else {
+            start
+        }
+    }
+}
+
+/// How fresh the pane's data is, filled by whoever owns the watch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Freshness {
+    /// Time since the watch last delivered; `None` before the first data.
+    pub age: Option<Duration>,
+    /// Whether the watch has been down longer than the stale threshold.
+    pub stale: bool,
+}
+
+/// The pane's frame: ` Ceph  WARN  · updated 3s ago `, border in the health colour.
+pub fn pane_block<'a>(
+    title: &'a str,
+    health: Health,
+    freshness: Freshness,
+    filter: Option<&str>,
+    theme: &Theme,
+) -> Block<'a> {
+    let age = match freshness.age {
+        Some(a) if freshness.stale => format!(" · STALE: updated {} ago ", short_age(a)),
+        Some(a) => format!(" · updated {} ago ", short_age(a)),
+        None => " ".to_string(),
+    };
+    let mut spans = vec![
+        Span::styled(format!(" {title} "), theme.title),
+        Span::styled(format!(" {} ", health.label()), health_style(theme, health)),
+        Span::styled(
+            age,
+            if freshness.stale {
+                theme.warn
+            } else {
+                theme.muted
+            },
+        ),
+    ];
+    if let Some(f) = filter.filter(|f| !f.is_empty()) {
+        spans.push(Span::styled(format!("/{f} "), theme.accent));
+    }
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(health_style(theme, health))
+        .title(Line::from(spans))
+}
+
+/// `WARN  message` lines for the findings worse than OK, at most `max`.
+pub fn finding_lines<'a>(findings: &[&Finding], max: usize, theme: &Theme) -> Vec<Line<'a>> {
+    findings
+        .iter()
+        .filter(|f| f.severity > Health::Ok)
+        .take(max)
+        .map(|f| {
+            Line::from(vec![
+                Span::styled(
+                    format!("{:<5} ", f.severity.label()),
+                    health_style(theme, f.severity),
+                ),
+                Span::styled(f.message.clone(), theme.text),
+            ])
+        })
+        .collect()
+}
+
+/// Height for `n` lines, capped.
+pub fn lines_height(n: usize, max: usize) -> u16 {
+    u16::try_from(n.min(max)).unwrap_or(0)
+}
+
+/// `-` for a missing value.
+pub fn or_dash(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "-".into())
+}
+
+/// A duration in seconds as a compact age (`42s`, `7h`, `3d`).
+pub fn ago(secs: Option<u64>) -> String {
+    secs.map(|s| crate::model::ceph::fields::short(Duration::from_secs(s)))
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Only warn/crit/unknown get their colour; OK values stay plain text so the eye goes
+/// to what is wrong.
+pub fn alarm_style(theme: &Theme, health: Health) -> Style {
+    match health {
+        Health::Ok => theme.text,
+        h => health_style(theme, h),
+    }
+}
+
+/// `!` for rows that need a look, in their colour.
+pub fn mark(theme: &Theme, health: Health) -> Span<'static> {
+    match health {
+        Health::Warn | Health::Crit => Span::styled("!", health_style(theme, health)),
+        Health::Unknown => Span::styled("?", theme.unknown),
+        Health::Ok => Span::raw(" "),
+    }
+}
+
+/// Area minus nothing when wide enough; used to pick optional columns.
+pub fn is_wide(area: Rect) -> bool {
+    area.width >= 120
+}
