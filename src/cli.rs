@@ -400,7 +400,8 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
         ControlPlaneReport::new(&kube, etcd_obs.as_ref(), now),
         GpuReport::new(&kube, now),
         KubeReport::new(&kube, now),
-    );
+    )
+    .with_custom(&kube, now);
     if json {
         println!(
             "{}",

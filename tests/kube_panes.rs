@@ -433,3 +433,168 @@ async fn feeds_go_stale_when_the_api_server_stops_and_recover_by_themselves() {
     assert!(screen.contains("live (watching)"), "{screen}");
     assert_eq!(fed.state.kube.nodes.objects.len(), 11);
 }
+
+/// Opens `pane` from the cockpit with the arrow keys' selection and Enter.
+fn open_tile(state: &mut State, pane: PaneId) {
+    update(state, Msg::Action(Action::PaneHome));
+    state.home_selected = PaneId::ALL.iter().position(|&p| p == pane).unwrap_or(0);
+    update(state, Msg::Action(Action::Open));
+    assert_eq!(state.screen, Screen::Pane(pane));
+}
+
+#[tokio::test]
+async fn ceph_velero_and_rollouts_panes_from_the_watched_lab() {
+    use kha::model::finding::Health;
+    // (scenario, pane, its health, text on the pane)
+    let cases = [
+        (
+            Scenario::Healthy,
+            PaneId::Ceph,
+            Health::Ok,
+            "no health checks raised",
+        ),
+        (
+            Scenario::CephDegraded,
+            PaneId::Ceph,
+            Health::Warn,
+            "PG_DEGRADED",
+        ),
+        (
+            Scenario::Healthy,
+            PaneId::Velero,
+            Health::Ok,
+            "daily-backup",
+        ),
+        (
+            Scenario::BackupStale,
+            PaneId::Velero,
+            Health::Crit,
+            "last good backup 3d ago",
+        ),
+        (
+            Scenario::Healthy,
+            PaneId::Rollouts,
+            Health::Ok,
+            "shop/checkout",
+        ),
+        (
+            Scenario::CanaryBad,
+            PaneId::Rollouts,
+            Health::Warn,
+            "success-rate",
+        ),
+    ];
+    for (scenario, pane, health, needle) in cases {
+        let lab = KubeLab::start(scenario, &[]).await;
+        let mut fed = Fed::start(lab.source());
+        fed.complete().await;
+        let s = &mut fed.state;
+        assert!(s.custom_present(pane), "{scenario:?} {pane:?}");
+        assert_eq!(s.custom_health(pane), health, "{scenario:?} {pane:?}");
+        assert!(s.overall() >= health, "the pane counts towards overall");
+        if health > Health::Ok {
+            assert!(
+                s.findings().iter().any(|f| f.severity == health),
+                "{scenario:?}: {:?}",
+                s.findings()
+            );
+        }
+        let home = draw(s, 160, 48);
+        assert!(
+            !text(&home).contains("pane not in this build"),
+            "{}",
+            text(&home)
+        );
+        open_tile(s, pane);
+        for (w, h) in SIZES {
+            let buf = draw(s, w, h);
+            let screen = text(&buf);
+            if w == 160 || !matches!(pane, PaneId::Velero) {
+                assert!(screen.contains(needle), "{scenario:?} {w}x{h}: {screen}");
+            }
+            assert!(screen.contains(pane.title()), "{screen}");
+        }
+        // The filter narrows the pane's rows and Esc clears it.
+        update(s, Msg::Action(Action::Filter));
+        let view = match pane {
+            PaneId::Ceph => &s.ceph_view,
+            PaneId::Velero => &s.velero_view,
+            _ => &s.rollouts_view,
+        };
+        assert!(view.editing_filter, "/ starts the filter on {pane:?}");
+        update(s, Msg::Action(Action::Back));
+        update(s, Msg::Action(Action::Back));
+        assert_eq!(s.screen, Screen::Home);
+    }
+}
+
+#[tokio::test]
+async fn status_json_has_ceph_velero_and_rollouts() {
+    let bin = env!("CARGO_BIN_EXE_kha");
+    for (scenario, ceph, velero, rollouts) in [
+        (Scenario::Healthy, "ok", "ok", "ok"),
+        (Scenario::CephDegraded, "warn", "ok", "ok"),
+        (Scenario::BackupStale, "ok", "crit", "ok"),
+        (Scenario::CanaryBad, "ok", "ok", "warn"),
+    ] {
+        let lab = KubeLab::start(scenario, &[]).await;
+        let out = tokio::process::Command::new(bin)
+            .args(["status", "--json"])
+            .env("KUBECONFIG", lab.dir.path().join("kubeconfig"))
+            .env("KHA_CONFIG_DIR", lab.dir.path())
+            .env_remove("KHA_ETCD_ENDPOINTS")
+            .env_remove("KHA_APISERVER_BACKENDS")
+            .env_remove("KHA_LB_STATS")
+            .output()
+            .await
+            .expect("kha runs");
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("status prints JSON");
+        for (pane, want) in [("ceph", ceph), ("velero", velero), ("rollouts", rollouts)] {
+            assert_eq!(report[pane]["present"], true, "{scenario:?} {pane}");
+            assert_eq!(
+                report[pane]["status"], want,
+                "{scenario:?} {pane}: {}",
+                report[pane]
+            );
+        }
+    }
+    // A resource that is not installed is absent, and does not count.
+    let lab = KubeLab::start(Scenario::CephDegraded, &[]).await;
+    lab.store.remove(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        None,
+        "cephclusters.ceph.rook.io",
+    );
+    let out = tokio::process::Command::new(bin)
+        .args(["status", "--json"])
+        .env("KUBECONFIG", lab.dir.path().join("kubeconfig"))
+        .env("KHA_CONFIG_DIR", lab.dir.path())
+        .env_remove("KHA_ETCD_ENDPOINTS")
+        .env_remove("KHA_APISERVER_BACKENDS")
+        .env_remove("KHA_LB_STATS")
+        .output()
+        .await
+        .expect("kha runs");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["ceph"]["present"], false, "{}", report["ceph"]);
+}
+
+#[tokio::test]
+async fn a_pane_whose_crd_is_missing_says_how_to_install_it() {
+    let lab = KubeLab::start(Scenario::Healthy, &[]).await;
+    lab.store.remove(
+        "apiextensions.k8s.io/v1",
+        "CustomResourceDefinition",
+        None,
+        "cephclusters.ceph.rook.io",
+    );
+    let mut fed = Fed::start(lab.source());
+    fed.complete().await;
+    open_tile(&mut fed.state, PaneId::Ceph);
+    let screen = text(&draw(&fed.state, 80, 24));
+    assert!(screen.contains("is not installed"), "{screen}");
+    assert!(screen.contains("helm install rook-ceph"), "{screen}");
+    assert!(!fed.state.custom_present(PaneId::Ceph));
+}

@@ -233,7 +233,7 @@ impl CephClusterRow {
 }
 
 /// Everything the Ceph pane shows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CephView {
     pub clusters: Vec<CephClusterRow>,
     pub findings: Vec<Finding>,

@@ -4,6 +4,7 @@
 pub mod action;
 pub mod ceph;
 pub mod control_plane;
+pub mod custom;
 pub mod etcd;
 pub mod finding;
 pub mod gpu;
@@ -308,6 +309,9 @@ pub struct State {
     pub kube: KubeState,
     pub control_plane_view: TableView,
     pub gpu_view: TableView,
+    pub ceph_view: TableView,
+    pub velero_view: TableView,
+    pub rollouts_view: TableView,
     pub other_sources: OtherSources,
     /// Messages for the engineer, newest last, with when they were raised.
     pub notices: Vec<Notice>,
@@ -335,6 +339,9 @@ impl State {
             kube: KubeState::new(false, Duration::from_secs(15)),
             control_plane_view: TableView::default(),
             gpu_view: TableView::default(),
+            ceph_view: TableView::default(),
+            velero_view: TableView::default(),
+            rollouts_view: TableView::default(),
             other_sources: OtherSources::default(),
             notices: Vec::new(),
             read_only: false,
@@ -349,6 +356,9 @@ impl State {
         if self.kube.configured {
             all.extend(self.control_plane().findings);
             all.extend(self.gpu().findings);
+            for pane in custom::PANES {
+                all.extend(self.custom_findings(pane));
+            }
         }
         all.sort_by_key(|f| std::cmp::Reverse(f.severity));
         all
@@ -364,6 +374,11 @@ impl State {
             health = health
                 .max(self.control_plane_health())
                 .max(self.gpu_health());
+            for pane in custom::PANES {
+                if self.custom_present(pane) {
+                    health = health.max(self.custom_health(pane));
+                }
+            }
         }
         health
     }
@@ -417,6 +432,9 @@ impl State {
         match self.screen {
             Screen::Pane(PaneId::ControlPlane) => Some(&mut self.control_plane_view),
             Screen::Pane(PaneId::GpuNodes) => Some(&mut self.gpu_view),
+            Screen::Pane(PaneId::Ceph) => Some(&mut self.ceph_view),
+            Screen::Pane(PaneId::Velero) => Some(&mut self.velero_view),
+            Screen::Pane(PaneId::Rollouts) => Some(&mut self.rollouts_view),
             _ => None,
         }
     }
@@ -428,6 +446,7 @@ impl State {
                 control_plane::visible(&self.control_plane().rows, &self.control_plane_view).len()
             }
             Screen::Pane(PaneId::GpuNodes) => gpu::visible(&self.gpu().rows, &self.gpu_view).len(),
+            Screen::Pane(p) => self.custom_rows(p),
             _ => 0,
         }
     }
@@ -543,7 +562,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         Action::Filter => match state.table_view_mut() {
             Some(v) => v.start_filter(),
-            None => state.notice("/ filters the control-plane and GPU panes".into()),
+            None => state.notice("/ filters the table panes".into()),
         },
         Action::Sort => {
             let columns = match state.screen {
@@ -609,7 +628,10 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
 }
 
 fn open_pane(state: &mut State, pane: PaneId) {
-    let kube_pane = matches!(pane, PaneId::ControlPlane | PaneId::GpuNodes);
+    let kube_pane = matches!(
+        pane,
+        PaneId::ControlPlane | PaneId::GpuNodes | PaneId::Ceph | PaneId::Velero | PaneId::Rollouts
+    );
     if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb) || (kube_pane && state.kube.configured) {
         state.screen = Screen::Pane(pane);
     } else if kube_pane {

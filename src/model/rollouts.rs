@@ -210,7 +210,7 @@ fn run_findings(run: &AnalysisRunRow, out: &mut Vec<Finding>) {
 }
 
 /// Everything the Rollouts pane shows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RolloutsView {
     pub rollouts: Vec<RolloutRow>,
     /// AnalysisRuns with no Rollout among `rollouts` (shown, never findings).

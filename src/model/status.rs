@@ -5,10 +5,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::PaneId;
+pub use super::ceph::CephReport;
 use super::etcd::{EtcdObservation, EtcdSettings, QuorumState};
 use super::finding::{Finding, Health, worst};
+use super::kube::KubeState;
 use super::lb::{HealthCheck, LbKind, LbObservation, LbSettings, LbState};
+pub use super::rollouts::RolloutsReport;
 pub use super::status_kube::{ControlPlaneReport, GpuReport, KubeReport};
+pub use super::velero::VeleroReport;
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -18,6 +23,9 @@ pub struct StatusReport {
     pub lb: LbReport,
     pub control_plane: ControlPlaneReport,
     pub gpu: GpuReport,
+    pub ceph: CephReport,
+    pub velero: VeleroReport,
+    pub rollouts: RolloutsReport,
     pub kube: KubeReport,
 }
 
@@ -262,8 +270,34 @@ impl StatusReport {
             lb,
             control_plane,
             gpu,
+            ceph: CephReport::from_view(&Default::default()),
+            velero: VeleroReport::from_view(&Default::default()),
+            rollouts: RolloutsReport::from_view(&Default::default()),
             kube,
         }
+    }
+
+    /// Adds the Ceph, Velero and Rollouts panes; a pane whose resource has not listed
+    /// (not installed, forbidden, not configured) does not count towards `overall`.
+    pub fn with_custom(mut self, kube: &KubeState, now: SystemTime) -> Self {
+        use super::custom::{self, ceph_view, rollouts_view, velero_view};
+        self.ceph = CephReport::from_view(&ceph_view(kube, now));
+        self.velero = VeleroReport::from_view(&velero_view(kube, now));
+        self.rollouts = RolloutsReport::from_view(&rollouts_view(kube, now));
+        let present = |p| custom::present(kube, p);
+        self.ceph.present &= present(PaneId::Ceph);
+        self.velero.present &= present(PaneId::Velero);
+        self.rollouts.present &= present(PaneId::Rollouts);
+        for (on, status) in [
+            (self.ceph.present, self.ceph.status),
+            (self.velero.present, self.velero.status),
+            (self.rollouts.present, self.rollouts.status),
+        ] {
+            if on {
+                self.overall = self.overall.max(status);
+            }
+        }
+        self
     }
 
     /// A short human summary for `kha status` without `--json`.
@@ -332,6 +366,37 @@ impl StatusReport {
         ));
         for f in g.findings.iter().filter(|f| f.severity > Health::Ok) {
             out.push_str(&format!("  {:<7} {}\n", f.severity.label(), f.message));
+        }
+        for (name, present, status, summary, findings) in [
+            (
+                "ceph",
+                self.ceph.present,
+                self.ceph.status,
+                &self.ceph.summary,
+                &self.ceph.findings,
+            ),
+            (
+                "velero",
+                self.velero.present,
+                self.velero.status,
+                &self.velero.summary,
+                &self.velero.findings,
+            ),
+            (
+                "rollouts",
+                self.rollouts.present,
+                self.rollouts.status,
+                &self.rollouts.summary,
+                &self.rollouts.findings,
+            ),
+        ] {
+            if !present {
+                continue;
+            }
+            out.push_str(&format!("{name:<9} {:<8} {summary}\n", status.label()));
+            for f in findings.iter().filter(|f| f.severity > Health::Ok) {
+                out.push_str(&format!("  {:<7} {}\n", f.severity.label(), f.message));
+            }
         }
         for feed in self.kube.feeds.iter().filter(|f| f.availability != "live") {
             out.push_str(&format!("  {:<40} {}\n", feed.resource, feed.message));

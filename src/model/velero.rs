@@ -51,7 +51,7 @@ impl Default for VeleroSettings {
 
 /// Everything the Velero pane shows. Rows are sorted: schedules and locations by name,
 /// backups and restores newest first.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct VeleroView {
     pub schedules: Vec<ScheduleRow>,
     pub backups: Vec<BackupRow>,

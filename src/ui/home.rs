@@ -320,7 +320,7 @@ impl Cockpit<'_> {
         (health, lines)
     }
 
-    /// Ceph, Velero, Rollouts: their watches' availability (their panes come later).
+    /// Ceph, Velero, Rollouts: the pane's summary once listed, else its watch's state.
     fn feeds_tile(&self, pane: PaneId) -> (Health, Vec<Line<'static>>) {
         let kube = &self.state.kube;
         let now = self.state.now;
@@ -346,12 +346,14 @@ impl Cockpit<'_> {
                     feed.describe(now, kube.stale_after, "object"),
                 ),
                 Availability::Live => {
-                    health = Health::Unknown;
-                    let n: usize = feeds.iter().map(|(_, f)| f.objects.len()).sum();
-                    (self.theme.text, format!("{n} objects watched"))
+                    health = self.state.custom_health(pane);
+                    lines.extend(super::custom::tile_lines(self.state, pane, self.theme));
+                    (self.theme.text, String::new())
                 }
             };
-            lines.push(Line::from(Span::styled(text, style)));
+            if !text.is_empty() {
+                lines.push(Line::from(Span::styled(text, style)));
+            }
         }
         for (kind, feed) in feeds.iter().filter(|(k, _)| !k.is_primary()) {
             if let Availability::Forbidden { .. } | Availability::Down { .. } = feed.availability {
@@ -361,10 +363,6 @@ impl Cockpit<'_> {
                 )));
             }
         }
-        lines.push(Line::from(Span::styled(
-            "pane not in this build yet",
-            self.theme.muted,
-        )));
         (health, lines)
     }
 

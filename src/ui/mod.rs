@@ -3,6 +3,7 @@
 
 pub mod ceph;
 pub mod control_plane;
+pub mod custom;
 pub mod etcd;
 pub mod gpu;
 pub mod help;
@@ -42,6 +43,9 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             frame.render_widget(control_plane::ControlPlanePane { state, theme }, body)
         }
         Screen::Pane(PaneId::GpuNodes) => frame.render_widget(gpu::GpuPane { state, theme }, body),
+        Screen::Pane(pane @ (PaneId::Ceph | PaneId::Velero | PaneId::Rollouts)) => {
+            frame.render_widget(custom::CustomPane { state, theme, pane }, body)
+        }
         Screen::Pane(_) => frame.render_widget(home::Cockpit { state, theme }, body),
     }
     frame.render_widget(footer_line(state, theme, keymap), footer);
@@ -111,7 +115,13 @@ fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragrap
     hint(Action::PaneLb, "LB");
     if matches!(
         state.screen,
-        Screen::Pane(PaneId::ControlPlane | PaneId::GpuNodes)
+        Screen::Pane(
+            PaneId::ControlPlane
+                | PaneId::GpuNodes
+                | PaneId::Ceph
+                | PaneId::Velero
+                | PaneId::Rollouts
+        )
     ) {
         hint(Action::Filter, "filter");
         hint(Action::Sort, "sort");

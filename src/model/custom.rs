@@ -1,0 +1,130 @@
+//! The panes over custom resources — Ceph, Velero, Rollouts — derived from the kube
+//! source's feeds: which feeds each reads, whether its data counts (the primary feed
+//! has listed), how fresh it is, and its findings and health.
+
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::DynamicObject;
+
+use super::finding::{self, Finding, Health};
+use super::kube::{Availability, CustomKind, KubeState};
+use super::velero::{VeleroObjects, VeleroSettings};
+use super::{PaneId, State, ceph, rollouts, velero};
+
+/// The custom-resource panes, in tile order.
+pub const PANES: [PaneId; 3] = [PaneId::Ceph, PaneId::Velero, PaneId::Rollouts];
+
+fn objects(kube: &KubeState, kind: CustomKind) -> &[DynamicObject] {
+    kube.feeds.get(&kind).map_or(&[], |f| f.objects.as_slice())
+}
+
+pub fn ceph_view(kube: &KubeState, now: SystemTime) -> ceph::CephView {
+    let mons: Option<ConfigMap> = objects(kube, CustomKind::CephMonEndpoints)
+        .first()
+        .and_then(|o| serde_json::to_value(o).ok())
+        .and_then(|v| serde_json::from_value(v).ok());
+    ceph::derive(objects(kube, CustomKind::CephCluster), mons.as_ref(), now)
+}
+
+pub fn velero_view(kube: &KubeState, now: SystemTime) -> velero::VeleroView {
+    let objs = VeleroObjects {
+        schedules: objects(kube, CustomKind::VeleroSchedule).to_vec(),
+        backups: objects(kube, CustomKind::VeleroBackup).to_vec(),
+        locations: objects(kube, CustomKind::VeleroStorageLocation).to_vec(),
+        restores: objects(kube, CustomKind::VeleroRestore).to_vec(),
+    };
+    velero::derive(&objs, &VeleroSettings::default(), now)
+}
+
+pub fn rollouts_view(kube: &KubeState, now: SystemTime) -> rollouts::RolloutsView {
+    rollouts::derive(
+        objects(kube, CustomKind::Rollout),
+        objects(kube, CustomKind::AnalysisRun),
+        now,
+    )
+}
+
+/// The pane's primary feed has listed (and is live, or down with what it had): its
+/// findings count. Not installed or forbidden: they do not.
+pub fn present(kube: &KubeState, pane: PaneId) -> bool {
+    kube.configured
+        && kube
+            .pane_feeds(pane)
+            .iter()
+            .any(|(k, f)| {
+                k.is_primary()
+                    && f.updated_at.is_some()
+                    && matches!(f.availability, Availability::Live | Availability::Down { .. })
+            })
+}
+
+impl State {
+    pub fn ceph(&self) -> ceph::CephView {
+        ceph_view(&self.kube, self.now)
+    }
+
+    pub fn velero(&self) -> velero::VeleroView {
+        velero_view(&self.kube, self.now)
+    }
+
+    pub fn rollouts(&self) -> rollouts::RolloutsView {
+        rollouts_view(&self.kube, self.now)
+    }
+
+    pub fn custom_present(&self, pane: PaneId) -> bool {
+        present(&self.kube, pane)
+    }
+
+    /// Time since the pane's feeds were last current, and whether any is stale.
+    pub fn custom_freshness(&self, pane: PaneId) -> (Option<Duration>, bool) {
+        let feeds = self.kube.pane_feeds(pane);
+        let stale = feeds
+            .iter()
+            .any(|(_, f)| f.is_stale(self.now, self.kube.stale_after));
+        let age = feeds.iter().filter_map(|(_, f)| f.age(self.now)).max();
+        (age, stale)
+    }
+
+    pub fn custom_findings(&self, pane: PaneId) -> Vec<Finding> {
+        if !self.custom_present(pane) {
+            return Vec::new();
+        }
+        match pane {
+            PaneId::Ceph => self.ceph().findings,
+            PaneId::Velero => self.velero().findings,
+            PaneId::Rollouts => self.rollouts().findings,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Unknown until listed; stale good news is unknown, stale bad news stays bad.
+    pub fn custom_health(&self, pane: PaneId) -> Health {
+        if !self.custom_present(pane) {
+            return Health::Unknown;
+        }
+        let health = match pane {
+            PaneId::Ceph => self.ceph().health(),
+            PaneId::Velero => self.velero().health(),
+            PaneId::Rollouts => self.rollouts().health(),
+            _ => Health::Unknown,
+        };
+        let worst = health.max(finding::worst(&self.custom_findings(pane)));
+        if self.custom_freshness(pane).1 {
+            worst.max(Health::Unknown)
+        } else {
+            worst
+        }
+    }
+
+    /// Rows the pane lists (before its filter; the pane clamps the selection to what
+    /// the filter leaves).
+    pub(super) fn custom_rows(&self, pane: PaneId) -> usize {
+        match pane {
+            PaneId::Ceph => self.ceph().clusters.iter().map(|c| c.checks.len()).sum(),
+            PaneId::Velero => self.velero().backups.len(),
+            PaneId::Rollouts => self.rollouts().rollouts.len(),
+            _ => 0,
+        }
+    }
+}
