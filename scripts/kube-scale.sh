@@ -3,11 +3,12 @@
 # --pods-per-node 30 --churn 200`, the time `kha status --json` takes to first complete
 # data (every watch listed), then the TUI (`kha` with only KUBECONFIG set, in tmux 80x24)
 # for IDLE_SECONDS: peak RSS (VmHWM) and CPU of the kha process alone (not the lab's).
-# Usage: scripts/kube-scale.sh [IDLE_SECONDS] [NODES...]   (defaults: 60, 5000 500)
+# Usage: [CHURN=R] scripts/kube-scale.sh [IDLE_SECONDS] [NODES...]   (defaults: 200, 60, 5000 500)
 # KHA=path uses that binary instead of building the release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 idle=${1:-60}
+churn=${CHURN:-200}
 shift || true
 sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(5000 500)
@@ -31,7 +32,7 @@ echo "kha $(git describe --always --dirty 2>/dev/null || echo '?') ($KHA), $(npr
 for nodes in "${sizes[@]}"; do
   dir=$work/lab-$nodes
   started=$(date +%s.%N)
-  "$KHA" lab up --dir "$dir" --etcd sim --nodes "$nodes" --pods-per-node 30 --churn 200 \
+  "$KHA" lab up --dir "$dir" --etcd sim --nodes "$nodes" --pods-per-node 30 --churn "$churn" \
     >"$work/lab-$nodes.log" 2>&1 &
   lab_pid=$!
   for _ in $(seq 1 1200); do [ -f "$dir/lab.env" ] && break; sleep 0.1; done
@@ -65,6 +66,6 @@ sum(x['objects'] for x in f if x['resource']=='nodes'), 'nodes')" "$work/status-
   tmux -L "$sock" kill-server 2>/dev/null || true
   kill "$lab_pid" 2>/dev/null; wait "$lab_pid" 2>/dev/null || true
   lab_pid=""
-  printf 'nodes %-5s lab up %5.1fs · status --json %5s ms (%s) · TUI peak RSS %6s KiB · CPU %s %% of a core (churn 200/s)\n' \
-    "$nodes" "$lab_secs" "$status_ms" "$complete" "$rss" "$cpu"
+  printf 'nodes %-5s lab up %5.1fs · status --json %5s ms (%s) · TUI peak RSS %6s KiB · CPU %s %% of a core (churn %s/s)\n' \
+    "$nodes" "$lab_secs" "$status_ms" "$complete" "$rss" "$cpu" "$churn"
 done
