@@ -25,6 +25,7 @@ use crate::model::status::{
 use crate::model::{EtcdPaneState, LabCommand, LbPaneState, LbTargets, Msg, OtherSources, State};
 use crate::sources::etcd::{EtcdProber, EtcdSourceConfig, EtcdTlsFiles};
 use crate::sources::kube::{KubeSourceConfig, KubeconfigSource};
+use crate::sources::lb::discover;
 use crate::sources::lb::{ApiServerAuth, BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint};
 
 #[derive(Debug, Parser)]
@@ -343,6 +344,38 @@ fn lb_targets(config: &LbSourceConfig) -> LbTargets {
     }
 }
 
+/// Without --apiserver-backends: finds the apiservers through the kube API (kubeadm's
+/// advertise-address annotation), then probes them as if they had been given.
+async fn discover_then_probe(
+    mut lb: LbSourceConfig,
+    kube: KubeSourceConfig,
+    tx: mpsc::Sender<Msg>,
+) {
+    match discover::discover(&kube, Duration::from_secs(10)).await {
+        Ok(found) => {
+            let names: Vec<String> = found.iter().map(|b| b.name.clone()).collect();
+            lb.backends = found;
+            let _ = tx.send(Msg::LbTargets(lb_targets(&lb))).await;
+            let _ = tx
+                .send(Msg::Notice(format!(
+                    "API-server LB: found apiservers {} in kube-system",
+                    names.join(", ")
+                )))
+                .await;
+            match LbProber::new(lb.clone()) {
+                Ok(prober) => crate::sources::lb::run(prober, lb.interval, tx).await,
+                Err(e) => {
+                    let _ = tx.send(Msg::Notice(format!("API-server LB: {e}"))).await;
+                }
+            }
+        }
+        Err(e) => {
+            let _ = tx.send(Msg::LbTargets(LbTargets::default())).await;
+            let _ = tx.send(Msg::Notice(format!("API-server LB: {e:#}"))).await;
+        }
+    }
+}
+
 /// Entry point after argument parsing. Returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
     let started = Instant::now();
@@ -440,10 +473,17 @@ async fn lb_status(settings: &Settings) -> LbReport {
     if let Some(p) = &settings.lb_problem {
         return LbReport::failed(format!("API-server LB: {p}"));
     }
-    if !settings.lb.is_configured() {
+    let mut lb = settings.lb.clone();
+    if lb.backends.is_empty() && settings.kube.is_configured() {
+        // No backends given: the kubeadm apiserver pods say where they are.
+        if let Ok(found) = discover::discover(&settings.kube, STATUS_DEADLINE / 2).await {
+            lb.backends = found;
+        }
+    }
+    if !lb.is_configured() {
         return LbReport::not_configured();
     }
-    let mut prober = match LbProber::new(settings.lb.clone()) {
+    let mut prober = match LbProber::new(lb) {
         Ok(p) => p,
         Err(e) => return LbReport::failed(format!("API-server LB: {e}")),
     };
@@ -639,6 +679,13 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
             ))),
             Err(e) => state.notice(format!("API-server LB: {e}")),
         }
+    } else if lab.is_none() && settings.kube.is_configured() {
+        state.lb.configured = true;
+        tasks.push(tokio::spawn(discover_then_probe(
+            settings.lb.clone(),
+            settings.kube.clone(),
+            tx.clone(),
+        )));
     }
     let (lab_tx, lab_task) = match lab {
         Some(lab) => {

@@ -598,3 +598,40 @@ async fn a_pane_whose_crd_is_missing_says_how_to_install_it() {
     assert!(screen.contains("helm install rook-ceph"), "{screen}");
     assert!(!fed.state.custom_present(PaneId::Ceph));
 }
+
+#[tokio::test]
+async fn the_apiservers_are_discovered_from_the_kubeadm_pods() {
+    let lab = KubeLab::start(Scenario::Healthy, &[]).await;
+    let found = kha::sources::lb::discover::discover(&lab.source(), Duration::from_secs(5))
+        .await
+        .expect("discovered");
+    let got: Vec<(String, String, Option<String>)> =
+        found.into_iter().map(|b| (b.name, b.url, b.zone)).collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    for (i, zone) in ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(got[i].0, format!("cp-{zone}"));
+        assert!(
+            got[i].1.starts_with("https://10.") && got[i].1.ends_with(":6443"),
+            "{got:?}"
+        );
+        assert_eq!(got[i].2.as_deref(), Some(*zone));
+    }
+    // Without kubeadm's annotation there is nothing to find, and the error says what to do.
+    for name in [
+        "kube-apiserver-cp-eu-west-1a",
+        "kube-apiserver-cp-eu-west-1b",
+        "kube-apiserver-cp-eu-west-1c",
+    ] {
+        lab.store.remove("v1", "Pod", Some("kube-system"), name);
+    }
+    let err = kha::sources::lb::discover::discover(&lab.source(), Duration::from_secs(5))
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("--apiserver-backends"),
+        "{err:#}"
+    );
+}

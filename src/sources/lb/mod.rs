@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod cert;
+pub mod discover;
 pub mod haproxy;
 mod http;
 pub mod nginx;
