@@ -59,6 +59,8 @@ pub struct Cockpit<'a> {
     pub theme: &'a Theme,
     pub keymap: &'a Keymap,
     pub lab: Option<mpsc::Sender<LabCommand>>,
+    /// Runs confirmed runbooks (absent in tests that drive only the panes).
+    pub runbooks: Option<crate::runbook::tui::RunbookRunner>,
     pub timings: Option<Timings>,
 }
 
@@ -122,6 +124,15 @@ impl Cockpit<'_> {
                                 let _ = lab.try_send(cmd);
                             }
                         }
+                        Effect::StartRunbook { runbook, answer } => match &self.runbooks {
+                            Some(runner) => runner.spawn(*runbook, answer),
+                            None => {
+                                update(
+                                    &mut state,
+                                    Msg::RunbookFinished(Err("runbooks cannot run here".into())),
+                                );
+                            }
+                        },
                     }
                 }
             }

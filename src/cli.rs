@@ -645,6 +645,8 @@ fn demo_lb_config(lab: &Lab, mut config: LbSourceConfig) -> LbSourceConfig {
 async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> Result<i32> {
     let (tx, rx) = mpsc::channel::<Msg>(256);
     let mut state = settings.initial_state();
+    state.snapshot_dir =
+        crate::model::runbook_ui::default_snapshot_dir(&Paths::discover().state_dir);
     state.lab_controls = lab.is_some();
     if lab.is_some() {
         // endpoints arrive once the lab is up
@@ -710,6 +712,13 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         }
     }));
 
+    let state_dir = Paths::discover().state_dir;
+    let runner = crate::runbook::tui::RunbookRunner {
+        etcd_tls: settings.etcd.tls.clone(),
+        state_dir,
+        read_only: settings.read_only,
+        tx: tx.clone(),
+    };
     let mut terminal = ratatui::init();
     tasks.push(tokio::spawn(forward_terminal_events(
         settings.keymap.clone(),
@@ -720,6 +729,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         theme: &settings.theme,
         keymap: &settings.keymap,
         lab: lab_tx,
+        runbooks: Some(runner),
         timings: Timings::from_env(started),
     };
     let result = cockpit.run(&mut terminal, state, rx).await;

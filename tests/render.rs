@@ -293,6 +293,7 @@ async fn run_loop_draws_observations_and_quits() {
         theme: &theme,
         keymap: &keymap,
         lab: None,
+        runbooks: None,
         timings: None,
     };
     let (tx, rx) = tokio::sync::mpsc::channel(16);

@@ -46,6 +46,7 @@ actions! {
     PaneLb = "pane_lb": "Go to the API-server load-balancer pane",
     PaneControlPlane = "pane_control_plane": "Go to the control plane & zones pane",
     PaneGpu = "pane_gpu": "Go to the GPU nodes pane",
+    Runbooks = "runbooks": "Guided actions (runbooks) of this pane: preview, confirm, run",
     Filter = "filter": "Filter the rows (type, Enter keeps it, Esc drops it)",
     Sort = "sort": "Sort by the next column (past the last, reverse)",
     PageUp = "page_up": "Move the selection a page up",

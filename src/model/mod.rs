@@ -11,6 +11,7 @@ pub mod gpu;
 pub mod kube;
 pub mod lb;
 pub mod rollouts;
+pub mod runbook_ui;
 pub mod status;
 pub mod status_kube;
 pub mod table_view;
@@ -248,6 +249,11 @@ pub enum LabCommand {
 pub enum Effect {
     Quit,
     Lab(LabCommand),
+    /// Run a confirmed runbook; `answer` is what the engineer typed to confirm it.
+    StartRunbook {
+        runbook: Box<crate::runbook::Runbook>,
+        answer: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -275,6 +281,10 @@ pub enum Msg {
     Tick(SystemTime),
     /// Something the engineer should read (config problems, lab results).
     Notice(String),
+    /// A line of the running runbook's output.
+    RunbookProgress(String),
+    /// The runbook ended: a summary, or why it stopped.
+    RunbookFinished(Result<String, String>),
 }
 
 /// A message for the engineer (config problems, lab results, hints).
@@ -303,6 +313,10 @@ pub struct State {
     pub now: SystemTime,
     pub screen: Screen,
     pub help_open: bool,
+    /// The runbook overlay (menu, preview, run), when open.
+    pub runbook: Option<runbook_ui::RunbookScreen>,
+    /// Where snapshots taken from the cockpit go.
+    pub snapshot_dir: std::path::PathBuf,
     pub home_selected: usize,
     pub etcd: EtcdPaneState,
     pub lb: LbPaneState,
@@ -329,6 +343,8 @@ impl State {
             now,
             screen: Screen::Home,
             help_open: false,
+            runbook: None,
+            snapshot_dir: std::path::PathBuf::from("snapshots"),
             home_selected: 0,
             etcd,
             lb: LbPaneState::new(
@@ -500,6 +516,20 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.kube.configured = true;
             Vec::new()
         }
+        Msg::Key { key, .. } if state.runbook.is_some() && !state.help_open => {
+            if key == "ctrl-c" {
+                return vec![Effect::Quit];
+            }
+            runbook_ui::on_key(state, &key)
+        }
+        Msg::RunbookProgress(line) => {
+            runbook_ui::progress(state, line);
+            Vec::new()
+        }
+        Msg::RunbookFinished(result) => {
+            runbook_ui::finished(state, result);
+            Vec::new()
+        }
         Msg::Key { key, action } => {
             let typing = state.table_view_mut().is_some_and(|v| v.editing_filter);
             if typing && !state.help_open {
@@ -533,9 +563,21 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         state.help_open = false;
         return Vec::new();
     }
+    if state.runbook.is_some() {
+        let key = match action {
+            Action::Quit => return vec![Effect::Quit],
+            Action::Back => "esc",
+            Action::Up => "up",
+            Action::Down => "down",
+            Action::Open => "enter",
+            _ => return Vec::new(),
+        };
+        return runbook_ui::on_key(state, key);
+    }
     let tiles = PaneId::ALL.len();
     match action {
         Action::Quit => return vec![Effect::Quit],
+        Action::Runbooks => runbook_ui::open_menu(state),
         Action::Help => state.help_open = true,
         Action::Back => {
             // An open popup or a filter goes first; then back to the cockpit.

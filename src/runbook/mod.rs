@@ -11,6 +11,7 @@ pub mod etcd;
 pub mod exec;
 pub mod plan;
 pub mod restore;
+pub mod tui;
 
 use std::fmt;
 use std::path::PathBuf;

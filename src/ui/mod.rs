@@ -10,6 +10,7 @@ pub mod help;
 pub mod home;
 pub mod lb;
 pub mod rollouts;
+pub mod runbook;
 pub mod table_pane;
 pub mod velero;
 
@@ -49,6 +50,21 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         Screen::Pane(_) => frame.render_widget(home::Cockpit { state, theme }, body),
     }
     frame.render_widget(footer_line(state, theme, keymap), footer);
+    if let Some(screen) = &state.runbook {
+        let area = frame.area();
+        frame.render_widget(
+            runbook::RunbookOverlay {
+                state,
+                screen,
+                theme,
+            },
+            centered(
+                area,
+                area.width.saturating_sub(4).max(40),
+                area.height.saturating_sub(2),
+            ),
+        );
+    }
     if state.help_open {
         frame.render_widget(
             help::Help {
@@ -112,6 +128,9 @@ fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragrap
     hint(Action::Quit, "quit");
     hint(Action::Open, "open");
     hint(Action::PaneEtcd, "etcd");
+    if state.screen == Screen::Pane(PaneId::Etcd) {
+        hint(Action::Runbooks, "runbooks");
+    }
     hint(Action::PaneLb, "LB");
     if matches!(
         state.screen,

@@ -1,0 +1,246 @@
+//! The runbook overlay of the cockpit: a menu of the pane's guided actions, the plan's
+//! preview with the confirmation its risk needs (Enter, `y`, or the cluster name typed),
+//! then the run's live output. The engine itself runs outside (an [`Effect`]); only its
+//! progress comes back here as messages.
+
+use std::path::PathBuf;
+
+use super::{Effect, PaneId, State};
+use crate::runbook::{Risk, Runbook, etcd, plan};
+
+/// The etcd pane's runbooks, in menu order.
+pub const ETCD_MENU: [&str; 4] = [
+    "Save a snapshot",
+    "Move the leader to the selected member",
+    "Defragment every member (leader last)",
+    "Recover from a NOSPACE alarm",
+];
+
+/// Where the overlay is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunbookScreen {
+    Menu {
+        selected: usize,
+    },
+    Preview {
+        runbook: Box<Runbook>,
+        scroll: usize,
+        /// What has been typed for a destructive plan's confirmation.
+        typed: String,
+    },
+    Running {
+        title: String,
+        lines: Vec<String>,
+        /// `Ok(summary)` or `Err(why)` once the engine is done.
+        finished: Option<Result<String, String>>,
+        scroll: usize,
+    },
+}
+
+/// Opens the menu of the pane on screen (only the etcd pane has runbooks so far).
+pub fn open_menu(state: &mut State) {
+    match state.screen {
+        super::Screen::Pane(PaneId::Etcd) => {
+            state.runbook = Some(RunbookScreen::Menu { selected: 0 })
+        }
+        _ => state.notice("runbooks: open the etcd pane (e) and press r".into()),
+    }
+}
+
+/// The runbook behind menu entry `i`, planned from the latest observation.
+fn plan_entry(state: &State, i: usize) -> Result<Runbook, String> {
+    let obs = state
+        .etcd
+        .last
+        .as_ref()
+        .ok_or("no etcd observation yet: wait for the first probe")?;
+    let cluster = state.cluster.as_str();
+    Ok(match i {
+        0 => {
+            let name = format!(
+                "{cluster}-{}.db",
+                crate::runbook::audit::now_rfc3339()
+                    .replace([':', '.'], "-")
+                    .trim_end_matches('Z')
+            );
+            etcd::snapshot_save(cluster, obs, &state.snapshot_dir.join(name))
+        }
+        1 => {
+            let to = obs
+                .members
+                .get(state.etcd.selected)
+                .map(|m| m.name.clone())
+                .ok_or("select a member first")?;
+            etcd::move_leader(cluster, obs, &to)
+        }
+        2 => etcd::defrag(cluster, obs),
+        _ => etcd::recover_nospace(cluster, obs),
+    })
+}
+
+/// A key while the overlay is open (it takes every key).
+pub fn on_key(state: &mut State, key: &str) -> Vec<Effect> {
+    let Some(screen) = state.runbook.take() else {
+        return Vec::new();
+    };
+    let (next, effects) = step(state, screen, key);
+    state.runbook = next;
+    effects
+}
+
+fn step(
+    state: &mut State,
+    screen: RunbookScreen,
+    key: &str,
+) -> (Option<RunbookScreen>, Vec<Effect>) {
+    match screen {
+        RunbookScreen::Menu { selected } => match key {
+            "esc" | "q" => (None, Vec::new()),
+            "up" | "k" => (
+                Some(RunbookScreen::Menu {
+                    selected: selected.saturating_sub(1),
+                }),
+                Vec::new(),
+            ),
+            "down" | "j" => (
+                Some(RunbookScreen::Menu {
+                    selected: (selected + 1).min(ETCD_MENU.len() - 1),
+                }),
+                Vec::new(),
+            ),
+            "enter" => match plan_entry(state, selected) {
+                Ok(runbook) => (
+                    Some(RunbookScreen::Preview {
+                        runbook: Box::new(runbook),
+                        scroll: 0,
+                        typed: String::new(),
+                    }),
+                    Vec::new(),
+                ),
+                Err(why) => {
+                    state.notice(format!("runbook: {why}"));
+                    (Some(RunbookScreen::Menu { selected }), Vec::new())
+                }
+            },
+            _ => (Some(RunbookScreen::Menu { selected }), Vec::new()),
+        },
+        RunbookScreen::Preview {
+            runbook,
+            scroll,
+            mut typed,
+        } => {
+            let destructive = runbook.risk() == Risk::Destructive;
+            let start = |answer: String, runbook: Box<Runbook>| {
+                let title = runbook.title.clone();
+                (
+                    Some(RunbookScreen::Running {
+                        title,
+                        lines: Vec::new(),
+                        finished: None,
+                        scroll: 0,
+                    }),
+                    vec![Effect::StartRunbook { runbook, answer }],
+                )
+            };
+            match key {
+                "esc" => (None, Vec::new()),
+                "up" => preview(runbook, scroll.saturating_sub(1), typed),
+                "down" => preview(runbook, scroll + 1, typed),
+                "pageup" => preview(runbook, scroll.saturating_sub(10), typed),
+                "pagedown" => preview(runbook, scroll + 10, typed),
+                "backspace" if destructive => {
+                    typed.pop();
+                    preview(runbook, scroll, typed)
+                }
+                "enter" if destructive => start(typed, runbook),
+                k if destructive && k.chars().count() == 1 => {
+                    typed.push_str(k);
+                    preview(runbook, scroll, typed)
+                }
+                "enter" if runbook.risk() == Risk::Safe => start(String::new(), runbook),
+                "y" if runbook.risk() == Risk::Disruptive => start("y".into(), runbook),
+                "n" => (None, Vec::new()),
+                _ => preview(runbook, scroll, typed),
+            }
+        }
+        RunbookScreen::Running {
+            title,
+            lines,
+            finished,
+            scroll,
+        } => {
+            let done = finished.is_some();
+            let scroll = match key {
+                "up" => scroll.saturating_sub(1),
+                "down" => scroll + 1,
+                _ => scroll,
+            };
+            if done && matches!(key, "esc" | "enter" | "q") {
+                return (None, Vec::new());
+            }
+            if !done && key == "esc" {
+                state.notice("the runbook is still running; it stops between steps only".into());
+            }
+            (
+                Some(RunbookScreen::Running {
+                    title,
+                    lines,
+                    finished,
+                    scroll,
+                }),
+                Vec::new(),
+            )
+        }
+    }
+}
+
+fn preview(
+    runbook: Box<Runbook>,
+    scroll: usize,
+    typed: String,
+) -> (Option<RunbookScreen>, Vec<Effect>) {
+    (
+        Some(RunbookScreen::Preview {
+            runbook,
+            scroll,
+            typed,
+        }),
+        Vec::new(),
+    )
+}
+
+/// A line of the running runbook's output.
+pub fn progress(state: &mut State, line: String) {
+    if let Some(RunbookScreen::Running { lines, .. }) = &mut state.runbook {
+        lines.push(line);
+        if lines.len() > 500 {
+            lines.remove(0);
+        }
+    } else {
+        state.notice(line);
+    }
+}
+
+pub fn finished(state: &mut State, result: Result<String, String>) {
+    let said = match &result {
+        Ok(s) => format!("runbook done: {s}"),
+        Err(e) => format!("runbook stopped: {e}"),
+    };
+    if let Some(RunbookScreen::Running { finished, .. }) = &mut state.runbook {
+        *finished = Some(result);
+    }
+    state.notice(said);
+}
+
+/// The preview's text: the plan, as `--plan` prints it.
+pub fn preview_lines(runbook: &Runbook) -> Vec<String> {
+    plan::markdown(runbook)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Where the cockpit's snapshots go by default.
+pub fn default_snapshot_dir(state_dir: &std::path::Path) -> PathBuf {
+    state_dir.join("snapshots")
+}

@@ -1,0 +1,161 @@
+//! The runbook overlay: the pane's menu of guided actions, the plan's preview with the
+//! confirmation its risk needs, and the run's live output.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
+
+use crate::config::theme::Theme;
+use crate::model::State;
+use crate::model::runbook_ui::{ETCD_MENU, RunbookScreen, preview_lines};
+use crate::runbook::{Risk, plan};
+
+pub struct RunbookOverlay<'a> {
+    pub state: &'a State,
+    pub screen: &'a RunbookScreen,
+    pub theme: &'a Theme,
+}
+
+fn risk_style(theme: &Theme, risk: Risk) -> Style {
+    match risk {
+        Risk::Safe => theme.ok,
+        Risk::Disruptive => theme.warn,
+        Risk::Destructive => theme.crit,
+    }
+}
+
+impl Widget for RunbookOverlay<'_> {
+    fn render(self, area: Rect, buf: &mut Buffer) {
+        Clear.render(area, buf);
+        let theme = self.theme;
+        let (title, body, prompt): (String, Vec<Line>, Line) = match self.screen {
+            RunbookScreen::Menu { selected } => {
+                let lines = ETCD_MENU
+                    .iter()
+                    .enumerate()
+                    .map(|(i, entry)| {
+                        let style = if i == *selected {
+                            theme.focus
+                        } else {
+                            theme.text
+                        };
+                        Line::from(Span::styled(
+                            format!("{} {entry}", if i == *selected { ">" } else { " " }),
+                            style,
+                        ))
+                    })
+                    .collect();
+                (
+                    " etcd runbooks ".into(),
+                    lines,
+                    Line::from(Span::styled(
+                        "Enter: preview the plan · Esc: close",
+                        theme.muted,
+                    )),
+                )
+            }
+            RunbookScreen::Preview {
+                runbook,
+                scroll,
+                typed,
+            } => {
+                let lines = preview_lines(runbook)
+                    .into_iter()
+                    .skip(*scroll)
+                    .map(|l| {
+                        let style = if l.starts_with('#') {
+                            theme.title
+                        } else if l.starts_with("- [ ]") || l.starts_with("**") {
+                            theme.crit
+                        } else {
+                            theme.text
+                        };
+                        Line::from(Span::styled(l, style))
+                    })
+                    .collect();
+                let risk = runbook.risk();
+                let prompt = if !runbook.unmet().is_empty() {
+                    Line::from(Span::styled(
+                        "preconditions not met: kha will refuse · Esc: close",
+                        theme.crit,
+                    ))
+                } else {
+                    let ask = match risk {
+                        Risk::Safe => "Enter: run · Esc: cancel".to_string(),
+                        Risk::Disruptive => "y: run · n/Esc: cancel".to_string(),
+                        Risk::Destructive => format!(
+                            "type the cluster name ({}) and Enter to run: {typed}_",
+                            runbook.cluster
+                        ),
+                    };
+                    Line::from(vec![
+                        Span::styled(format!(" {} ", risk.as_str()), risk_style(theme, risk)),
+                        Span::styled(format!(" {ask}"), theme.accent),
+                    ])
+                };
+                let read_only = if self.state.read_only {
+                    " · read-only: the engine will refuse"
+                } else {
+                    ""
+                };
+                (
+                    format!(
+                        " {} · {}{read_only} ",
+                        runbook.title,
+                        plan::confirmation(runbook)
+                    ),
+                    lines,
+                    prompt,
+                )
+            }
+            RunbookScreen::Running {
+                title,
+                lines,
+                finished,
+                scroll,
+            } => {
+                let body = lines
+                    .iter()
+                    .skip(*scroll)
+                    .map(|l| {
+                        let style = if l.contains("FAILED") {
+                            theme.crit
+                        } else if l.trim() == "ok" {
+                            theme.ok
+                        } else {
+                            theme.text
+                        };
+                        Line::from(Span::styled(l.clone(), style))
+                    })
+                    .collect();
+                let prompt = match finished {
+                    None => Line::from(Span::styled("running…", theme.warn)),
+                    Some(Ok(s)) => {
+                        Line::from(Span::styled(format!("done: {s} · Esc: close"), theme.ok))
+                    }
+                    Some(Err(e)) => Line::from(Span::styled(
+                        format!("stopped: {e} · Esc: close"),
+                        theme.crit,
+                    )),
+                };
+                (format!(" {title} "), body, prompt)
+            }
+        };
+        let block = Block::default()
+            .borders(Borders::ALL)
+            .border_style(theme.focus)
+            .title(Span::styled(title, theme.title));
+        let inner = block.inner(area);
+        block.render(area, buf);
+        let [text, footer] =
+            Layout::vertical([Constraint::Min(0), Constraint::Length(2)]).areas(inner);
+        Paragraph::new(body)
+            .wrap(Wrap { trim: false })
+            .render(text, buf);
+        Paragraph::new(prompt)
+            .wrap(Wrap { trim: true })
+            .render(footer, buf);
+    }
+}

@@ -1,0 +1,168 @@
+//! Runbooks from the cockpit: the etcd pane's menu, the plan's preview with the
+//! confirmation its risk needs (y, or the cluster name typed), the effect that starts
+//! the run, its live output — and the cockpit's runner against a real 3-member etcd.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Scenario, observation, require_binary, state_with, text};
+use kha::config::keymap::Keymap;
+use kha::config::theme::Theme;
+use kha::lab::etcd_real::RealEtcdCluster;
+use kha::model::runbook_ui::RunbookScreen;
+use kha::model::{Action, Effect, Msg, State, update};
+use kha::runbook::Risk;
+use kha::runbook::tui::RunbookRunner;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use tokio::sync::mpsc;
+
+fn key(state: &mut State, k: &str) -> Vec<Effect> {
+    let keymap = Keymap::shipped("default").expect("keymap");
+    update(
+        state,
+        Msg::Key {
+            key: k.into(),
+            action: keymap.action_for(k),
+        },
+    )
+}
+
+fn screen(state: &State, w: u16, h: u16) -> String {
+    let theme = Theme::shipped("default").expect("theme");
+    let keymap = Keymap::shipped("default").expect("keymap");
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| kha::ui::view(f, state, &theme, &keymap))
+        .expect("draw");
+    text(t.backend().buffer())
+}
+
+#[test]
+fn defrag_from_the_etcd_pane_needs_y_and_shows_its_progress() {
+    let mut s = state_with(Some(observation(Scenario::Healthy)));
+    update(&mut s, Msg::Action(Action::PaneEtcd));
+    assert!(screen(&s, 80, 24).contains("r runbooks"), "footer hint");
+    key(&mut s, "r");
+    assert!(matches!(
+        s.runbook,
+        Some(RunbookScreen::Menu { selected: 0 })
+    ));
+    assert!(screen(&s, 80, 24).contains("Defragment every member"));
+    key(&mut s, "down");
+    key(&mut s, "down");
+    assert!(key(&mut s, "enter").is_empty());
+    let view = screen(&s, 80, 24);
+    assert!(view.contains("y: run"), "{view}");
+    assert!(view.contains("Defragment etcd-a"), "{view}");
+    // Enter does not run a disruptive plan; y does.
+    assert!(key(&mut s, "enter").is_empty());
+    let effects = key(&mut s, "y");
+    match effects.as_slice() {
+        [Effect::StartRunbook { runbook, answer }] => {
+            assert_eq!(runbook.id, "etcd.defrag");
+            assert_eq!(runbook.risk(), Risk::Disruptive);
+            assert_eq!(answer, "y");
+        }
+        other => panic!("{other:?}"),
+    }
+    update(&mut s, Msg::RunbookProgress("[1] Defragment etcd-a".into()));
+    update(&mut s, Msg::RunbookProgress("    ok".into()));
+    let view = screen(&s, 80, 24);
+    assert!(
+        view.contains("[1] Defragment etcd-a") && view.contains("running"),
+        "{view}"
+    );
+    // Esc while running keeps the output on screen.
+    key(&mut s, "esc");
+    assert!(s.runbook.is_some());
+    update(&mut s, Msg::RunbookFinished(Ok("3 step(s) done".into())));
+    assert!(screen(&s, 80, 24).contains("done: 3 step(s) done"));
+    key(&mut s, "esc");
+    assert!(s.runbook.is_none());
+}
+
+#[test]
+fn nospace_recovery_needs_the_cluster_name_typed() {
+    let mut s = state_with(Some(observation(Scenario::Alarm)));
+    update(&mut s, Msg::Action(Action::PaneEtcd));
+    key(&mut s, "r");
+    for _ in 0..3 {
+        key(&mut s, "down");
+    }
+    key(&mut s, "enter");
+    let view = screen(&s, 100, 30);
+    assert!(view.contains("type the cluster name (prod-eu)"), "{view}");
+    // y is just a letter of the name here, not a confirmation.
+    assert!(key(&mut s, "y").is_empty());
+    key(&mut s, "backspace");
+    for c in "prod-eu".chars() {
+        assert!(key(&mut s, &c.to_string()).is_empty());
+    }
+    match key(&mut s, "enter").as_slice() {
+        [Effect::StartRunbook { runbook, answer }] => {
+            assert_eq!(runbook.id, "etcd.recover-nospace");
+            assert_eq!(answer, "prod-eu");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn other_panes_say_where_the_runbooks_are() {
+    let mut s = state_with(Some(observation(Scenario::Healthy)));
+    key(&mut s, "r");
+    assert!(s.runbook.is_none());
+    assert!(screen(&s, 100, 30).contains("open the etcd pane"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cockpit_runner_saves_a_snapshot_from_a_real_cluster() {
+    require_binary("etcd", "etcd-server");
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = RealEtcdCluster::start(dir.path(), 3).await.expect("etcd");
+    let mut prober = kha::sources::etcd::EtcdProber::new(
+        kha::sources::etcd::EtcdSourceConfig::new(etcd.client_urls()),
+    )
+    .unwrap();
+    let obs = prober.probe().await;
+    let file = dir.path().join("from-the-cockpit.db");
+    let runbook = kha::runbook::etcd::snapshot_save("lab", &obs, &file);
+    let (tx, mut rx) = mpsc::channel(256);
+    let runner = RunbookRunner {
+        etcd_tls: Default::default(),
+        state_dir: dir.path().join("state"),
+        read_only: false,
+        tx,
+    };
+    runner.spawn(runbook.clone(), String::new());
+    let mut lines = Vec::new();
+    let result = loop {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+            Ok(Some(Msg::RunbookProgress(l))) => lines.push(l),
+            Ok(Some(Msg::RunbookFinished(r))) => break r,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(result.is_ok(), "{result:?} {lines:?}");
+    assert!(file.is_file());
+    assert!(lines.iter().any(|l| l.contains("sha256:")), "{lines:?}");
+    // Read-only is refused by the engine, whatever the cockpit asked.
+    let (tx, mut rx) = mpsc::channel(256);
+    let read_only = RunbookRunner {
+        etcd_tls: Default::default(),
+        state_dir: dir.path().join("state"),
+        read_only: true,
+        tx,
+    };
+    read_only.spawn(runbook, String::new());
+    let result = loop {
+        match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
+            Ok(Some(Msg::RunbookFinished(r))) => break r,
+            Ok(Some(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(result.unwrap_err().contains("read-only"));
+    etcd.shutdown().await;
+}
