@@ -155,7 +155,10 @@ async fn a_hung_member_counts_as_down_and_does_not_stall_status() {
 
     signal("-CONT", a);
     signal("-CONT", b);
-    let (code, report, _) = status_until(&urls, |r| quorum(r).1 == 3);
+    // Resumed members answer before they agree on a leader again: wait for both.
+    let (code, report, _) = status_until(&urls, |r| {
+        quorum(r).1 == 3 && r["etcd"]["leader"].is_string()
+    });
     assert_eq!(code, 0, "recovers after SIGCONT: {report:#}");
     etcd.shutdown().await;
 }
