@@ -124,6 +124,16 @@ impl Cockpit<'_> {
                                 let _ = lab.try_send(cmd);
                             }
                         }
+                        Effect::CancelRunbook => {
+                            if let Some(r) = &self.runbooks {
+                                r.cancel();
+                            }
+                        }
+                        Effect::RunbookDecision(d) => {
+                            if let Some(r) = &self.runbooks {
+                                r.decide(d);
+                            }
+                        }
                         Effect::StartRunbook { runbook, answer } => match &self.runbooks {
                             Some(runner) => runner.spawn(*runbook, answer),
                             None => {

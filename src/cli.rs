@@ -713,12 +713,12 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
     }));
 
     let state_dir = Paths::discover().state_dir;
-    let runner = crate::runbook::tui::RunbookRunner {
-        etcd_tls: settings.etcd.tls.clone(),
+    let runner = crate::runbook::tui::RunbookRunner::new(
+        settings.etcd.tls.clone(),
         state_dir,
-        read_only: settings.read_only,
-        tx: tx.clone(),
-    };
+        settings.read_only,
+        tx.clone(),
+    );
     let mut terminal = ratatui::init();
     tasks.push(tokio::spawn(forward_terminal_events(
         settings.keymap.clone(),

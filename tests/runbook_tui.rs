@@ -129,12 +129,7 @@ async fn the_cockpit_runner_saves_a_snapshot_from_a_real_cluster() {
     let file = dir.path().join("from-the-cockpit.db");
     let runbook = kha::runbook::etcd::snapshot_save("lab", &obs, &file);
     let (tx, mut rx) = mpsc::channel(256);
-    let runner = RunbookRunner {
-        etcd_tls: Default::default(),
-        state_dir: dir.path().join("state"),
-        read_only: false,
-        tx,
-    };
+    let runner = RunbookRunner::new(Default::default(), dir.path().join("state"), false, tx);
     runner.spawn(runbook.clone(), String::new());
     let mut lines = Vec::new();
     let result = loop {
@@ -149,12 +144,7 @@ async fn the_cockpit_runner_saves_a_snapshot_from_a_real_cluster() {
     assert!(lines.iter().any(|l| l.contains("sha256:")), "{lines:?}");
     // Read-only is refused by the engine, whatever the cockpit asked.
     let (tx, mut rx) = mpsc::channel(256);
-    let read_only = RunbookRunner {
-        etcd_tls: Default::default(),
-        state_dir: dir.path().join("state"),
-        read_only: true,
-        tx,
-    };
+    let read_only = RunbookRunner::new(Default::default(), dir.path().join("state"), true, tx);
     read_only.spawn(runbook, String::new());
     let result = loop {
         match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
@@ -165,4 +155,127 @@ async fn the_cockpit_runner_saves_a_snapshot_from_a_real_cluster() {
     };
     assert!(result.unwrap_err().contains("read-only"));
     etcd.shutdown().await;
+}
+
+fn argv_runbook(steps: &[&[&str]]) -> kha::runbook::Runbook {
+    use kha::runbook::{Operation, Runbook, Step, Verification};
+    Runbook {
+        id: "test.argv".into(),
+        title: "argv steps".into(),
+        cluster: "lab".into(),
+        summary: String::new(),
+        preconditions: Vec::new(),
+        steps: steps
+            .iter()
+            .map(|argv| Step {
+                title: argv.join(" "),
+                explanation: String::new(),
+                risk: Risk::Safe,
+                operation: Operation::Argv {
+                    host: None,
+                    argv: argv.iter().map(|a| a.to_string()).collect(),
+                },
+                verification: Verification::None,
+                timeout: Duration::from_secs(5),
+                on_failure: "look".into(),
+                skippable: true,
+            })
+            .collect(),
+    }
+}
+
+async fn next(rx: &mut mpsc::Receiver<Msg>) -> Msg {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv())
+        .await
+        .expect("a message within 20 s")
+        .expect("the runner is alive")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_step_waits_for_retry_skip_or_abort_and_cancel_stops_between_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx, mut rx) = mpsc::channel(256);
+    let runner = RunbookRunner::new(Default::default(), dir.path().join("state"), false, tx);
+    runner.spawn(argv_runbook(&[&["false"], &["true"]]), String::new());
+    let mut asked = 0;
+    let result = loop {
+        match next(&mut rx).await {
+            Msg::RunbookAsk {
+                step, skippable, ..
+            } => {
+                assert_eq!((step, skippable), (1, true));
+                asked += 1;
+                // Retry once (it fails again), then skip.
+                runner.decide(if asked == 1 {
+                    kha::runbook::engine::Decision::Retry
+                } else {
+                    kha::runbook::engine::Decision::Skip
+                });
+            }
+            Msg::RunbookFinished(r) => break r,
+            _ => {}
+        }
+    };
+    assert_eq!(asked, 2);
+    let done = result.expect("finished after the skip");
+    assert!(done.starts_with("2 step(s) done"), "{done}");
+
+    // Cancel: the sleeping first step finishes, the second never starts.
+    let (tx, mut rx) = mpsc::channel(256);
+    let runner = RunbookRunner::new(Default::default(), dir.path().join("state"), false, tx);
+    runner.spawn(
+        argv_runbook(&[&["sleep", "1"], &["touch", "/nonexistent-dir/x"]]),
+        String::new(),
+    );
+    loop {
+        if let Msg::RunbookProgress(l) = next(&mut rx).await
+            && l.contains("[1]")
+        {
+            break;
+        }
+    }
+    runner.cancel();
+    let result = loop {
+        if let Msg::RunbookFinished(r) = next(&mut rx).await {
+            break r;
+        }
+    };
+    let err = result.unwrap_err();
+    assert!(
+        err.contains("cancelled by the engineer before step 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_overlay_asks_after_a_failed_step() {
+    let mut s = state_with(Some(observation(Scenario::Healthy)));
+    update(&mut s, Msg::Action(Action::PaneEtcd));
+    key(&mut s, "r");
+    key(&mut s, "down");
+    key(&mut s, "down");
+    key(&mut s, "enter");
+    key(&mut s, "y");
+    update(
+        &mut s,
+        Msg::RunbookAsk {
+            step: 2,
+            error: "timed out".into(),
+            skippable: true,
+        },
+    );
+    let view = screen(&s, 100, 30);
+    assert!(
+        view.contains("step 2 failed: r retry · s skip · a abort"),
+        "{view}"
+    );
+    assert_eq!(
+        key(&mut s, "s"),
+        vec![Effect::RunbookDecision(
+            kha::runbook::engine::Decision::Skip
+        )]
+    );
+    assert!(screen(&s, 100, 30).contains("c: cancel"));
+    assert_eq!(key(&mut s, "c"), vec![Effect::CancelRunbook]);
+    assert!(screen(&s, 100, 30).contains("cancelling"));
 }

@@ -254,6 +254,10 @@ pub enum Effect {
         runbook: Box<crate::runbook::Runbook>,
         answer: String,
     },
+    /// Stop the running runbook before its next step.
+    CancelRunbook,
+    /// The engineer's answer to a failed step.
+    RunbookDecision(crate::runbook::engine::Decision),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -285,6 +289,12 @@ pub enum Msg {
     RunbookProgress(String),
     /// The runbook ended: a summary, or why it stopped.
     RunbookFinished(Result<String, String>),
+    /// A step failed: the run waits for retry, skip (when safe) or abort.
+    RunbookAsk {
+        step: usize,
+        error: String,
+        skippable: bool,
+    },
 }
 
 /// A message for the engineer (config problems, lab results, hints).
@@ -528,6 +538,14 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::RunbookFinished(result) => {
             runbook_ui::finished(state, result);
+            Vec::new()
+        }
+        Msg::RunbookAsk {
+            step,
+            error,
+            skippable,
+        } => {
+            runbook_ui::ask(state, step, error, skippable);
             Vec::new()
         }
         Msg::Key { key, action } => {

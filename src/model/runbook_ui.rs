@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use super::{Effect, PaneId, State};
+use crate::runbook::engine::Decision;
 use crate::runbook::{Risk, Runbook, etcd, plan};
 
 /// The etcd pane's runbooks, in menu order.
@@ -34,6 +35,10 @@ pub enum RunbookScreen {
         /// `Ok(summary)` or `Err(why)` once the engine is done.
         finished: Option<Result<String, String>>,
         scroll: usize,
+        /// A failed step waits for the engineer: (step, whether skipping is safe).
+        asking: Option<(usize, bool)>,
+        /// Cancel was asked; the run stops before its next step.
+        cancelling: bool,
     },
 }
 
@@ -138,6 +143,8 @@ fn step(
                         lines: Vec::new(),
                         finished: None,
                         scroll: 0,
+                        asking: None,
+                        cancelling: false,
                     }),
                     vec![Effect::StartRunbook { runbook, answer }],
                 )
@@ -168,6 +175,8 @@ fn step(
             lines,
             finished,
             scroll,
+            mut asking,
+            mut cancelling,
         } => {
             let done = finished.is_some();
             let scroll = match key {
@@ -178,8 +187,26 @@ fn step(
             if done && matches!(key, "esc" | "enter" | "q") {
                 return (None, Vec::new());
             }
-            if !done && key == "esc" {
-                state.notice("the runbook is still running; it stops between steps only".into());
+            let mut effects = Vec::new();
+            match (asking, key) {
+                (Some(_), "r") => {
+                    effects.push(Effect::RunbookDecision(Decision::Retry));
+                    asking = None;
+                }
+                (Some((_, true)), "s") => {
+                    effects.push(Effect::RunbookDecision(Decision::Skip));
+                    asking = None;
+                }
+                (Some(_), "a") => {
+                    effects.push(Effect::RunbookDecision(Decision::Abort));
+                    asking = None;
+                }
+                (None, "c" | "esc") if !done && !cancelling => {
+                    effects.push(Effect::CancelRunbook);
+                    cancelling = true;
+                    state.notice("cancelling: the runbook stops before its next step".into());
+                }
+                _ => {}
             }
             (
                 Some(RunbookScreen::Running {
@@ -187,8 +214,10 @@ fn step(
                     lines,
                     finished,
                     scroll,
+                    asking,
+                    cancelling,
                 }),
-                Vec::new(),
+                effects,
             )
         }
     }
@@ -218,6 +247,16 @@ pub fn progress(state: &mut State, line: String) {
         }
     } else {
         state.notice(line);
+    }
+}
+
+/// A step failed and the run waits for the engineer.
+pub fn ask(state: &mut State, step: usize, error: String, skippable: bool) {
+    if let Some(RunbookScreen::Running { asking, lines, .. }) = &mut state.runbook {
+        lines.push(format!("step {step} failed: {error}"));
+        *asking = Some((step, skippable));
+    } else {
+        state.notice(format!("runbook step {step} failed: {error}"));
     }
 }
 

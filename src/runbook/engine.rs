@@ -56,6 +56,10 @@ pub trait Operator {
     fn ask(&mut self, prompt: &str) -> String;
     fn decide(&mut self, step: usize, error: &str, skippable: bool) -> Decision;
     fn progress(&mut self, event: Progress);
+    /// Whether the engineer asked to stop; checked between steps.
+    fn cancelled(&mut self) -> bool {
+        false
+    }
 }
 
 /// How a run ended.
@@ -237,6 +241,22 @@ impl<E: Executor> Engine<E> {
         let mut completed = from.saturating_sub(1);
         for (i, step) in rb.steps.iter().enumerate().skip(from.saturating_sub(1)) {
             let n = i + 1;
+            if op.cancelled() {
+                let why = format!("cancelled by the engineer before step {n}");
+                self.record(
+                    rb,
+                    &run,
+                    Entry {
+                        event: AuditEvent::Aborted,
+                        step: Some(n),
+                        title: None,
+                        operation: None,
+                        result: Some(why.clone()),
+                        duration: None,
+                    },
+                )?;
+                return Err(eyre!("{why}. Resume with --resume to go on."));
+            }
             loop {
                 match self.attempt(rb, &run, n, step, op).await? {
                     None => {

@@ -4,6 +4,8 @@
 //! `--resume`, or start the runbook again from the pane).
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -22,11 +24,60 @@ pub struct RunbookRunner {
     pub state_dir: PathBuf,
     pub read_only: bool,
     pub tx: mpsc::Sender<Msg>,
+    /// The run in progress: its cancel flag and where the engineer's decisions go.
+    pub active: Arc<Mutex<Option<ActiveRun>>>,
+}
+
+/// Handles on a running runbook.
+#[derive(Debug, Clone)]
+pub struct ActiveRun {
+    cancel: Arc<AtomicBool>,
+    decisions: std::sync::mpsc::Sender<Decision>,
+}
+
+impl RunbookRunner {
+    pub fn new(
+        etcd_tls: EtcdTlsFiles,
+        state_dir: PathBuf,
+        read_only: bool,
+        tx: mpsc::Sender<Msg>,
+    ) -> Self {
+        RunbookRunner {
+            etcd_tls,
+            state_dir,
+            read_only,
+            tx,
+            active: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn active(&self) -> Option<ActiveRun> {
+        self.active
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stop before the next step.
+    pub fn cancel(&self) {
+        if let Some(run) = self.active() {
+            run.cancel.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The engineer's answer to a failed step.
+    pub fn decide(&self, decision: Decision) {
+        if let Some(run) = self.active() {
+            let _ = run.decisions.send(decision);
+        }
+    }
 }
 
 struct Cockpit {
     answer: String,
     tx: mpsc::Sender<Msg>,
+    cancel: Arc<AtomicBool>,
+    decisions: std::sync::mpsc::Receiver<Decision>,
 }
 
 impl Cockpit {
@@ -43,11 +94,19 @@ impl Operator for Cockpit {
         self.answer.clone()
     }
 
-    fn decide(&mut self, step: usize, _error: &str, _skippable: bool) -> Decision {
-        self.say(format!(
-            "step {step} failed: stopping here (kha etcd ... --resume continues later)"
-        ));
-        Decision::Abort
+    fn decide(&mut self, step: usize, error: &str, skippable: bool) -> Decision {
+        let _ = self.tx.try_send(Msg::RunbookAsk {
+            step,
+            error: error.to_string(),
+            skippable,
+        });
+        // This thread runs only the runbook: waiting here holds nothing else up. A
+        // cockpit that went away aborts.
+        self.decisions.recv().unwrap_or(Decision::Abort)
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
     }
 
     fn progress(&mut self, event: Progress) {
@@ -83,6 +142,13 @@ impl RunbookRunner {
     /// Starts `runbook` in the background, on its own thread and runtime (the cockpit's
     /// loop never waits on it); its end arrives as `Msg::RunbookFinished`.
     pub fn spawn(&self, runbook: Runbook, answer: String) {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let (decisions_tx, decisions) = std::sync::mpsc::channel();
+        *self.active.lock().unwrap_or_else(PoisonError::into_inner) = Some(ActiveRun {
+            cancel: cancel.clone(),
+            decisions: decisions_tx,
+        });
+        let control = (cancel, decisions);
         let runner = self.clone();
         let started = std::thread::Builder::new()
             .name("kha-runbook".into())
@@ -99,7 +165,7 @@ impl RunbookRunner {
                         return;
                     }
                 };
-                runtime.block_on(run(runner, runbook, answer));
+                runtime.block_on(run(runner, runbook, answer, control));
             });
         if let Err(e) = started {
             let _ = self
@@ -109,7 +175,12 @@ impl RunbookRunner {
     }
 }
 
-async fn run(runner: RunbookRunner, runbook: Runbook, answer: String) {
+async fn run(
+    runner: RunbookRunner,
+    runbook: Runbook,
+    answer: String,
+    (cancel, decisions): (Arc<AtomicBool>, std::sync::mpsc::Receiver<Decision>),
+) {
     {
         {
             let tx = runner.tx.clone();
@@ -126,6 +197,8 @@ async fn run(runner: RunbookRunner, runbook: Runbook, answer: String) {
                 let mut op = Cockpit {
                     answer,
                     tx: tx.clone(),
+                    cancel,
+                    decisions,
                 };
                 engine
                     .run(&runbook, &mut op, None)
@@ -134,6 +207,7 @@ async fn run(runner: RunbookRunner, runbook: Runbook, answer: String) {
                     .map_err(|e| format!("{e:#}"))
             }
             .await;
+            *runner.active.lock().unwrap_or_else(PoisonError::into_inner) = None;
             let _ = tx.send(Msg::RunbookFinished(result)).await;
         }
     }

@@ -115,6 +115,8 @@ impl Widget for RunbookOverlay<'_> {
                 lines,
                 finished,
                 scroll,
+                asking,
+                cancelling,
             } => {
                 let body = lines
                     .iter()
@@ -130,12 +132,26 @@ impl Widget for RunbookOverlay<'_> {
                         Line::from(Span::styled(l.clone(), style))
                     })
                     .collect();
-                let prompt = match finished {
-                    None => Line::from(Span::styled("running…", theme.warn)),
-                    Some(Ok(s)) => {
+                let prompt = match (finished, asking) {
+                    (None, Some((step, skippable))) => Line::from(Span::styled(
+                        format!(
+                            "step {step} failed: r retry{} · a abort",
+                            if *skippable { " · s skip" } else { "" }
+                        ),
+                        theme.crit,
+                    )),
+                    (None, None) if *cancelling => Line::from(Span::styled(
+                        "cancelling: stops before the next step…",
+                        theme.warn,
+                    )),
+                    (None, None) => Line::from(Span::styled(
+                        "running… · c: cancel before the next step",
+                        theme.warn,
+                    )),
+                    (Some(Ok(s)), _) => {
                         Line::from(Span::styled(format!("done: {s} · Esc: close"), theme.ok))
                     }
-                    Some(Err(e)) => Line::from(Span::styled(
+                    (Some(Err(e)), _) => Line::from(Span::styled(
                         format!("stopped: {e} · Esc: close"),
                         theme.crit,
                     )),
