@@ -121,6 +121,13 @@ pub struct ClusterProfile {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub prometheus_url: Option<String>,
+    /// CA of Prometheus / Thanos Query's serving certificate (default: the system's).
+    pub prometheus_ca: Option<PathBuf>,
+    /// A file holding the bearer token sent to Prometheus (never logged).
+    pub prometheus_token_file: Option<PathBuf>,
+    /// `[clusters.X.kpis.<id>]`: overrides of the default KPIs, or new ones.
+    #[serde(default)]
+    pub kpis: BTreeMap<String, crate::model::kpi::KpiOverride>,
     /// The LB's view: `unix:///path`, `tcp://host:port` (HAProxy runtime API) or
     /// `nginx+http://host/status` (nginx upstream check).
     pub lb_stats: Option<String>,

@@ -49,14 +49,14 @@ pub fn rollouts_view(kube: &KubeState, now: SystemTime) -> rollouts::RolloutsVie
 /// findings count. Not installed or forbidden: they do not.
 pub fn present(kube: &KubeState, pane: PaneId) -> bool {
     kube.configured
-        && kube
-            .pane_feeds(pane)
-            .iter()
-            .any(|(k, f)| {
-                k.is_primary()
-                    && f.updated_at.is_some()
-                    && matches!(f.availability, Availability::Live | Availability::Down { .. })
-            })
+        && kube.pane_feeds(pane).iter().any(|(k, f)| {
+            k.is_primary()
+                && f.updated_at.is_some()
+                && matches!(
+                    f.availability,
+                    Availability::Live | Availability::Down { .. }
+                )
+        })
 }
 
 impl State {
