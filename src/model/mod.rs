@@ -14,6 +14,7 @@ pub mod kube;
 pub mod lb;
 pub mod rollouts;
 pub mod status;
+pub mod status_kpi;
 pub mod status_kube;
 pub mod table_view;
 pub mod velero;
