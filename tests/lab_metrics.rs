@@ -794,3 +794,48 @@ async fn prometheus_http_query_client_parses_the_answers() {
     }
     lab.server.shutdown().await;
 }
+
+/// The KPI source (what `kha demo` runs) against the lab: every default KPI has a value;
+/// the healthy lab meets them all, a lost zone misses the API P99 and a bad canary the
+/// 5 % error rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpi_source_reads_every_kpi_from_the_lab() {
+    use kha::model::finding::Health;
+    use kha::model::kpi::{KpiReading, kpi_defs};
+    use kha::model::status::KpiReport;
+    use kha::sources::prometheus::{KpiProber, PrometheusSourceConfig};
+
+    let defs = kpi_defs(&Default::default()).unwrap();
+    for (scenario, breached) in [
+        (Scenario::Healthy, None),
+        (Scenario::AzFailure, Some("apiserver_p99_latency")),
+        (Scenario::CanaryBad, Some("canary_error_rate")),
+    ] {
+        let lab = start(scenario).await;
+        let config = PrometheusSourceConfig::new(lab.server.url(), defs.clone());
+        let mut prober = KpiProber::new(config).unwrap();
+        let obs = prober.probe().await;
+        assert!(obs.unreachable.is_none(), "{scenario:?}: {obs:?}");
+        for r in &obs.results {
+            assert!(
+                matches!(r.reading, KpiReading::Value { .. }),
+                "{scenario:?}: {} has no value: {:?}",
+                r.id,
+                r.reading
+            );
+        }
+        let report = KpiReport::from_observation(&defs, &obs);
+        match breached {
+            None => assert_eq!(report.status, Health::Ok, "{:?}", report.findings),
+            Some(id) => {
+                let row = report.rows.iter().find(|r| r.id == id).unwrap();
+                assert_eq!(
+                    row.status,
+                    Health::Crit,
+                    "{scenario:?}: {id} {:?}",
+                    row.value
+                );
+            }
+        }
+    }
+}

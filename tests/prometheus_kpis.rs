@@ -53,9 +53,12 @@ fn labels(pairs: &[(&str, &str)]) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+/// A series' value at step k.
+type ValueAt = Box<dyn Fn(i64) -> f64>;
+
 /// One metric family: `series` are (labels, value at step k); all samples of the family
 /// together, timestamps ascending per series.
-fn family(out: &mut String, name: &str, series: &[(String, Box<dyn Fn(i64) -> f64>)], end: i64) {
+fn family(out: &mut String, name: &str, series: &[(String, ValueAt)], end: i64) {
     let start = end - SPAN;
     for (labels, value) in series {
         let mut t = start;
@@ -68,7 +71,7 @@ fn family(out: &mut String, name: &str, series: &[(String, Box<dyn Fn(i64) -> f6
     }
 }
 
-/// Cumulative histogram buckets growing by `per_step[i]` per step for bound `les[i]`.
+/// Cumulative histogram buckets, each `(le, growth per step)`.
 fn histogram(
     out: &mut String,
     name: &str,
@@ -76,24 +79,22 @@ fn histogram(
     buckets: &[(&str, f64)],
     end: i64,
 ) {
-    let series: Vec<(String, Box<dyn Fn(i64) -> f64>)> = buckets
+    let series: Vec<(String, ValueAt)> = buckets
         .iter()
         .map(|(le, per_step)| {
             let mut pairs = base.to_vec();
             pairs.push(("le", le));
-            let per_step = *per_step;
-            let f: Box<dyn Fn(i64) -> f64> = Box::new(move |k| per_step * k as f64);
-            (labels(&pairs), f)
+            (labels(&pairs), counter(*per_step))
         })
         .collect();
     family(out, name, &series, end);
 }
 
-fn constant(value: f64) -> Box<dyn Fn(i64) -> f64> {
+fn constant(value: f64) -> ValueAt {
     Box::new(move |_| value)
 }
 
-fn counter(per_step: f64) -> Box<dyn Fn(i64) -> f64> {
+fn counter(per_step: f64) -> ValueAt {
     Box::new(move |k| per_step * k as f64)
 }
 

@@ -19,7 +19,12 @@ fn defaults_follow_the_design_targets() {
     assert_eq!(p99.judge(0.5), Health::Crit, "the target is < 500 ms");
     assert_eq!(p99.target_text(), "< 500 ms");
     let avail = def("apiserver_availability");
-    assert_eq!(avail.judge(0.9999), Health::Ok, "the target is >= 99.99 %");
+    assert_eq!(avail.judge(0.99995), Health::Ok);
+    assert_eq!(
+        avail.judge(0.9999),
+        Health::Warn,
+        "the target is >= 99.99 %: met, barely"
+    );
     assert_eq!(avail.judge(0.9998), Health::Crit);
     assert_eq!(avail.target_text(), ">= 99.990 %");
     assert!(def("pod_startup_p99").fallback.is_some());

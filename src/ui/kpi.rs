@@ -105,7 +105,7 @@ impl Widget for KpiPane<'_> {
 
         let wide = inner.width >= 120;
         let title_w = if wide { 48 } else { 26 };
-        let value_w = 14;
+        let value_w = 15;
         let target_w = 12;
         let fixed = 6 + title_w + value_w + target_w + 2;
         let spark_w = usize::from(inner.width).saturating_sub(fixed).min(60);
@@ -114,7 +114,16 @@ impl Widget for KpiPane<'_> {
             .iter()
             .enumerate()
             .map(|(i, row)| {
-                let style = health_style(theme, row.health);
+                let not_available = matches!(
+                    row.result.map(|r| &r.reading),
+                    Some(KpiReading::NotAvailable)
+                );
+                // Series that do not exist are no alarm: muted, not "unknown".
+                let style = if not_available {
+                    theme.muted
+                } else {
+                    health_style(theme, row.health)
+                };
                 let history = row.result.map_or(&[][..], |r| r.history.as_slice());
                 let marker = if i == kpis.selected { "▶" } else { " " };
                 let title_style = if i == kpis.selected {
@@ -122,14 +131,14 @@ impl Widget for KpiPane<'_> {
                 } else {
                     theme.text
                 };
-                let status = match row.result.map(|r| &r.reading) {
-                    Some(KpiReading::NotAvailable) => "n/a",
-                    _ => row.health.label(),
+                let status = if not_available {
+                    "n/a"
+                } else {
+                    row.health.label()
                 };
-                let status_style = if status == "n/a" { theme.muted } else { style };
                 Line::from(vec![
                     Span::styled(marker, theme.focus),
-                    Span::styled(format!("{status:<5}"), status_style),
+                    Span::styled(format!("{status:<5}"), style),
                     Span::styled(truncate(&row.def.title, title_w), title_style),
                     Span::styled(format!("{:>w$} ", value_text(row), w = value_w - 1), style),
                     Span::styled(format!("{:<target_w$}", row.def.target_text()), theme.muted),
