@@ -738,6 +738,9 @@ async fn prometheus_http_query_client_parses_the_answers() {
     use prometheus_http_query::{Client, Error, Selector};
 
     let lab = start(Scenario::AzFailure).await;
+    // kha builds reqwest without a default TLS provider (rustls-no-provider, so no
+    // aws-lc); a client built the default way needs ring installed as the default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client::try_from(lab.server.url().as_str()).unwrap();
     for q in default_catalogue() {
         let got = client.query(q.promql).get().await.unwrap();
