@@ -456,6 +456,9 @@ async fn healthy_cluster_meets_every_kpi() {
         KpiReport::from_observation(&defaults(), &obs).status,
         Health::Ok
     );
+    let (json, _) = kha_status(&prom.url);
+    assert_eq!(json["kpis"]["status"], "ok", "{json}");
+    assert_eq!(json["kpis"]["configured"], true);
 }
 
 #[tokio::test]
@@ -512,6 +515,43 @@ async fn breached_cluster_is_critical_per_kpi() {
         "{:?}",
         report.findings
     );
+
+    // `kha status --json` reads the same and exits 2 (crit): configured KPIs count.
+    let (json, code) = kha_status(&prom.url);
+    assert_eq!(code, Some(2), "{json}");
+    assert_eq!(json["overall"], "crit");
+    assert_eq!(json["kpis"]["status"], "crit");
+    let rows = json["kpis"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    let p99 = rows
+        .iter()
+        .find(|r| r["id"] == "apiserver_p99_latency")
+        .unwrap();
+    assert_eq!(p99["status"], "crit");
+    assert_eq!(p99["unit"], "seconds");
+    assert!((p99["value"].as_f64().unwrap() - 0.8).abs() < 1e-6, "{p99}");
+}
+
+/// `kha status --json` with only the Prometheus URL set (an empty config dir).
+fn kha_status(url: &str) -> (serde_json::Value, Option<i32>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kha"))
+        .args(["status", "--json"])
+        .env("KHA_CONFIG_DIR", dir.path())
+        .env("KHA_PROMETHEUS_URL", url)
+        .env_remove("KUBECONFIG")
+        .env_remove("KHA_ETCD_ENDPOINTS")
+        .env_remove("KHA_APISERVER_BACKENDS")
+        .env_remove("KHA_LB_STATS")
+        .output()
+        .unwrap();
+    let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "kha status --json: {e}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (json, out.status.code())
 }
 
 #[tokio::test]

@@ -220,6 +220,27 @@ mod tests {
     }
 
     #[test]
+    fn kpi_overrides_parse_and_bad_ones_name_the_line() {
+        let text = "[clusters.prod]\nprometheus_url = \"http://p:9090\"\n\
+                    [clusters.prod.kpis.apiserver_p99_latency]\ncrit = 0.8\n\
+                    direction = \"lower_is_better\"\n";
+        let cfg = ConfigFile::parse(Path::new("c.toml"), text).unwrap();
+        let kpis = &cfg.clusters["prod"].kpis;
+        assert_eq!(kpis["apiserver_p99_latency"].crit, Some(0.8));
+
+        let text = "[clusters.prod]\n[clusters.prod.kpis.pod_startup_p99]\ncrit = \"5s\"\n";
+        let err = ConfigFile::parse(Path::new("c.toml"), text).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        let text = "[clusters.prod]\n[clusters.prod.kpis.pod_startup_p99]\nthreshold = 5\n";
+        let err = ConfigFile::parse(Path::new("c.toml"), text).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("threshold"), "{err}");
+        let text = "[clusters.prod.kpis.canary_error_rate]\ndirection = \"up\"\n";
+        let err = ConfigFile::parse(Path::new("c.toml"), text).unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
+    }
+
+    #[test]
     fn profiles_resolve_and_precedence_is_flag_env_profile() {
         let text = "default_cluster = \"prod\"\n[clusters.prod]\netcd_endpoints = [\"http://a:2379\"]\n[clusters.stage]\n";
         let cfg = ConfigFile::parse(Path::new("c.toml"), text).unwrap();
