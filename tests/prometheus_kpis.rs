@@ -266,6 +266,30 @@ fn run(cmd: &mut Command, what: &str) {
 
 /// Backfills the variant's fixtures and starts Prometheus on them; waits for `/-/ready`.
 async fn start_prometheus(variant: Variant) -> RealPrometheus {
+    let prom = spawn_prometheus(variant, None);
+    wait_ready(&prom).await;
+    prom
+}
+
+/// A serving certificate for 127.0.0.1 and its CA, as PEM: (cert, key, ca).
+fn tls_files() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    (cert.pem(), key.serialize_pem(), ca_pem)
+}
+
+/// Prometheus started (not yet ready) over the variant's backfilled blocks; with `tls`
+/// (cert, key PEM) it serves HTTPS through `--web.config.file`.
+fn spawn_prometheus(variant: Variant, tls: Option<(&str, &str)>) -> RealPrometheus {
     let prometheus = require_binary("prometheus", "prometheus");
     let promtool = require_binary("promtool", "prometheus");
     let dir = tempfile::tempdir().unwrap();
@@ -284,7 +308,27 @@ async fn start_prometheus(variant: Variant) -> RealPrometheus {
     std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
     let port = free_port();
     let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let child = Command::new(&prometheus)
+    let mut cmd = Command::new(&prometheus);
+    let scheme = match tls {
+        Some((cert, key)) => {
+            std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
+            std::fs::write(dir.path().join("key.pem"), key).unwrap();
+            let web = dir.path().join("web.yml");
+            std::fs::write(
+                &web,
+                format!(
+                    "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+                    dir.path().join("cert.pem").display(),
+                    dir.path().join("key.pem").display()
+                ),
+            )
+            .unwrap();
+            cmd.arg(format!("--web.config.file={}", web.display()));
+            "https"
+        }
+        None => "http",
+    };
+    let child = cmd
         .arg(format!("--config.file={}", config.display()))
         .arg(format!("--storage.tsdb.path={}", data.display()))
         // Blocks are kept by age; 15 d (the default) would do, but say it.
@@ -294,13 +338,11 @@ async fn start_prometheus(variant: Variant) -> RealPrometheus {
         .stderr(log)
         .spawn()
         .expect("start prometheus");
-    let prom = RealPrometheus {
+    RealPrometheus {
         child,
-        url: format!("http://127.0.0.1:{port}"),
+        url: format!("{scheme}://127.0.0.1:{port}"),
         dir,
-    };
-    wait_ready(&prom).await;
-    prom
+    }
 }
 
 async fn wait_ready(prom: &RealPrometheus) {
@@ -590,4 +632,81 @@ async fn prometheus_that_never_answers_times_out() {
         KpiReport::from_observation(&defaults(), &obs).status,
         Health::Unknown
     );
+}
+
+/// Over HTTPS the certificate is verified: with the CA given the KPIs read; without it
+/// (the system's roots do not know this CA) Prometheus is unreachable, never trusted.
+#[tokio::test]
+async fn https_prometheus_is_verified_against_the_given_ca() {
+    let (cert, key, ca) = tls_files();
+    let prom = spawn_prometheus(Variant::Healthy, Some((&cert, &key)));
+    let ca_file = prom.dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca).unwrap();
+    let mut with_ca = config(&prom.url, defaults());
+    with_ca.ca_file = Some(ca_file);
+    let mut prober = KpiProber::new(with_ca).unwrap();
+    // Wait out start-up (503 until the TSDB is open).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let obs = loop {
+        let obs = prober.probe().await;
+        let answered = obs
+            .results
+            .iter()
+            .any(|r| matches!(r.reading, KpiReading::Value { .. }));
+        if answered || Instant::now() > deadline {
+            break obs;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (p99, _) = value(&obs, "apiserver_p99_latency");
+    assert_close("apiserver_p99_latency over https", p99, 0.3);
+
+    let (obs, _) = observe(&prom.url, defaults()).await;
+    let why = obs.unreachable.expect("an unknown CA is refused");
+    assert!(why.to_lowercase().contains("certificate"), "{why}");
+}
+
+/// The bearer token goes in the Authorization header of every query.
+#[tokio::test]
+async fn bearer_token_is_sent_and_not_in_debug() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match conn.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let text = String::from_utf8_lossy(&request).to_lowercase();
+            if let Some(auth) = text.lines().find_map(|l| l.strip_prefix("authorization: ")) {
+                log.lock().unwrap().push(auth.trim().to_string());
+            }
+            let body = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let mut c = config(&url, defaults());
+    c.bearer = Some("s3cret-token".to_string().into());
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "the token stays out of Debug"
+    );
+    let mut prober = KpiProber::new(c).unwrap();
+    let obs = prober.probe().await;
+    assert!(obs.unreachable.is_none(), "{obs:?}");
+    let seen = seen.lock().unwrap();
+    assert!(!seen.is_empty());
+    assert!(seen.iter().all(|a| a == "bearer s3cret-token"), "{seen:?}");
 }
