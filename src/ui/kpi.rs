@@ -103,10 +103,12 @@ impl Widget for KpiPane<'_> {
         };
         Paragraph::new(source).render(head, buf);
 
-        let wide = inner.width >= 120;
-        let title_w = if wide { 48 } else { 26 };
         let value_w = 15;
         let target_w = 12;
+        // Titles take what a 16-cell sparkline leaves, up to their full length.
+        let title_w = usize::from(inner.width)
+            .saturating_sub(1 + 5 + value_w + target_w + 2 + 16)
+            .clamp(20, 48);
         let fixed = 6 + title_w + value_w + target_w + 2;
         let spark_w = usize::from(inner.width).saturating_sub(fixed).min(60);
         let lines: Vec<Line> = kpis
