@@ -10,6 +10,7 @@
 #     curl                      (lab HTTP API tests)
 #     haproxy                   (the lab's HAProxy runtime API is compared with a real one)
 #     kubectl                   (the lab's Kubernetes API is driven with the real kubectl)
+#     prometheus -> prometheus, promtool (KPI queries against a real Prometheus, backfilled)
 # protoc is NOT needed: scripts/protoc uses the vendored binary (see .cargo/config.toml).
 set -euo pipefail
 purpose=${1:-test}
@@ -22,6 +23,7 @@ if [ "$purpose" = test ]; then
   command -v curl    >/dev/null 2>&1 || want+=(curl)
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
   command -v kubectl >/dev/null 2>&1 || want+=(kubectl)
+  { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || want+=(prometheus)
 fi
 if [ ${#want[@]} -gt 0 ]; then
   sudo=""

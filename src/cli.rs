@@ -17,16 +17,19 @@ use crate::lab::kube::DenyRule;
 use crate::lab::topology::{LabSpec, Scenario};
 use crate::lab::{EtcdMode, Lab, LabOptions};
 use crate::model::etcd::EtcdSettings;
+use crate::model::kpi::{KpiDef, KpiPaneState, kpi_defs};
 use crate::model::kube::KubeState;
 use crate::model::lb::LbSettings;
 use crate::model::status::{
-    ControlPlaneReport, EtcdReport, GpuReport, KubeReport, LbReport, StatusReport,
+    ControlPlaneReport, EtcdReport, GpuReport, KpiReport, KubeReport, LbReport, StatusReport,
 };
 use crate::model::{EtcdPaneState, LabCommand, LbPaneState, LbTargets, Msg, OtherSources, State};
 use crate::sources::etcd::{EtcdProber, EtcdSourceConfig, EtcdTlsFiles};
 use crate::sources::kube::{KubeSourceConfig, KubeconfigSource};
 use crate::sources::lb::discover;
 use crate::sources::lb::{ApiServerAuth, BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint};
+use crate::sources::prometheus::{KpiProber, PrometheusSourceConfig};
+use secrecy::SecretString;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -76,6 +79,14 @@ pub struct GlobalOpts {
     /// backends are given by IP (default: the kubeconfig server's host name).
     #[arg(long, global = true, env = "KHA_APISERVER_TLS_SERVER_NAME")]
     pub apiserver_tls_server_name: Option<String>,
+    /// Prometheus or Thanos Query URL for the KPI pane (e.g. http://prometheus:9090).
+    /// A bearer token is read from KHA_PROMETHEUS_TOKEN or the profile's
+    /// `prometheus_token_file`, never from the command line.
+    #[arg(long, global = true, env = "KHA_PROMETHEUS_URL")]
+    pub prometheus_url: Option<String>,
+    /// CA of Prometheus' serving certificate (default: the system's roots).
+    #[arg(long, global = true, env = "KHA_PROMETHEUS_CA")]
+    pub prometheus_ca: Option<PathBuf>,
     /// Kubeconfig file (default: KUBECONFIG, then the profile's `kubeconfig`).
     #[arg(long, global = true)]
     pub kubeconfig: Option<PathBuf>,
@@ -187,6 +198,12 @@ pub struct Settings {
     pub kube: KubeSourceConfig,
     /// A bad LB option (said in the TUI and by `kha status`; other panes still run).
     pub lb_problem: Option<String>,
+    /// The KPI pane's source, when a Prometheus URL is configured.
+    pub prometheus: Option<PrometheusSourceConfig>,
+    /// The KPIs (defaults with the profile's overrides), shown even before data.
+    pub kpis: Vec<KpiDef>,
+    /// A bad KPI override or token file (the KPI pane says so; others still run).
+    pub prometheus_problem: Option<String>,
     pub read_only: bool,
     pub theme: Theme,
     pub keymap: Keymap,
@@ -247,7 +264,7 @@ impl Settings {
 
         let other_sources = OtherSources {
             kubeconfig: env_var("KUBECONFIG").is_some() || profile.kubeconfig.is_some(),
-            prometheus: env_var("KHA_PROMETHEUS_URL").is_some() || profile.prometheus_url.is_some(),
+            prometheus: g.prometheus_url.is_some() || profile.prometheus_url.is_some(),
         };
         let kubeconfig = match (&g.kubeconfig, env_var("KUBECONFIG"), &profile.kubeconfig) {
             (Some(path), _, _) => Some(KubeconfigSource::File(path.clone())),
@@ -263,7 +280,18 @@ impl Settings {
             Ok(lb) => (lb, None),
             Err(e) => (LbSourceConfig::new(Vec::new(), None), Some(e)),
         };
+        let (kpis, kpi_problem) = match kpi_defs(&profile.kpis) {
+            Ok(defs) => (defs, None),
+            Err(e) => (
+                kpi_defs(&Default::default()).unwrap_or_default(),
+                Some(format!("{}: {e}", config_path.display())),
+            ),
+        };
+        let (prometheus, token_problem) = prometheus_config(g, &profile, &kpis);
         Ok(Settings {
+            prometheus,
+            kpis,
+            prometheus_problem: kpi_problem.or(token_problem),
             cluster,
             etcd,
             etcd_settings,
@@ -288,6 +316,16 @@ impl Settings {
             self.lb_settings,
             self.lb.interval * 3 + self.lb.timeout * 2,
         );
+        state.kpis = KpiPaneState::new(
+            self.prometheus.as_ref().map(|p| p.url.clone()),
+            self.kpis.clone(),
+            self.prometheus
+                .as_ref()
+                .map_or(Duration::from_secs(60), |p| p.interval * 3 + p.timeout * 2),
+        );
+        if let Some(p) = &self.prometheus_problem {
+            state.notice(format!("KPIs: {p}"));
+        }
         state.kube = KubeState::new(self.kube.is_configured(), self.kube.stale_after);
         state.read_only = self.read_only;
         if let Some(p) = &self.lb_problem {
@@ -335,6 +373,43 @@ fn lb_config(
         ),
     };
     Ok(config)
+}
+
+/// The KPI pane's source: URL flag > env (clap) > profile; the token from
+/// `KHA_PROMETHEUS_TOKEN` or the profile's token file.
+fn prometheus_config(
+    g: &GlobalOpts,
+    profile: &crate::config::ClusterProfile,
+    kpis: &[KpiDef],
+) -> (Option<PrometheusSourceConfig>, Option<String>) {
+    let Some(url) = pick(
+        g.prometheus_url.clone(),
+        None,
+        profile.prometheus_url.clone(),
+    ) else {
+        return (None, None);
+    };
+    let mut config = PrometheusSourceConfig::new(url, kpis.to_vec());
+    config.ca_file = pick(g.prometheus_ca.clone(), None, profile.prometheus_ca.clone());
+    let mut problem = None;
+    config.bearer = match (
+        env_var("KHA_PROMETHEUS_TOKEN"),
+        &profile.prometheus_token_file,
+    ) {
+        (Some(token), _) => Some(SecretString::from(token)),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(token) => Some(SecretString::from(token.trim().to_string())),
+            Err(e) => {
+                problem = Some(format!(
+                    "cannot read the Prometheus token file {}: {e}",
+                    path.display()
+                ));
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    (Some(config), problem)
 }
 
 fn lb_targets(config: &LbSourceConfig) -> LbTargets {
@@ -423,7 +498,12 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
             },
         )
     };
-    let (etcd, lb, kube) = tokio::join!(etcd, lb_status(settings), kube_status(&settings.kube));
+    let (etcd, lb, kube, kpis) = tokio::join!(
+        etcd,
+        lb_status(settings),
+        kube_status(&settings.kube),
+        kpi_status(settings)
+    );
     let (etcd, etcd_obs) = etcd?;
     let now = SystemTime::now();
     let report = StatusReport::new(
@@ -434,7 +514,8 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
         GpuReport::new(&kube, now),
         KubeReport::new(&kube, now),
     )
-    .with_custom(&kube, now);
+    .with_custom(&kube, now)
+    .with_kpis(kpis);
     if json {
         println!(
             "{}",
@@ -495,6 +576,26 @@ async fn lb_status(settings: &Settings) -> LbReport {
     }
 }
 
+/// One round of the KPI queries for `kha status`.
+async fn kpi_status(settings: &Settings) -> KpiReport {
+    let Some(config) = &settings.prometheus else {
+        return KpiReport::not_configured();
+    };
+    if let Some(p) = &settings.prometheus_problem {
+        return KpiReport::failed(format!("KPIs: {p}"));
+    }
+    let mut prober = match KpiProber::new(config.clone()) {
+        Ok(p) => p,
+        Err(e) => return KpiReport::failed(format!("KPIs: {e}")),
+    };
+    match tokio::time::timeout(STATUS_DEADLINE, prober.probe()).await {
+        Ok(obs) => KpiReport::from_observation(&settings.kpis, &obs),
+        Err(_) => KpiReport::failed(format!(
+            "Prometheus queries did not finish within {STATUS_DEADLINE:?}"
+        )),
+    }
+}
+
 async fn demo(mut settings: Settings, options: LabOptions, started: Instant) -> Result<i32> {
     if options.etcd == EtcdMode::Real && crate::lab::etcd_real::find_etcd().is_none() {
         return Err(eyre!(
@@ -507,6 +608,7 @@ async fn demo(mut settings: Settings, options: LabOptions, started: Instant) -> 
     settings.etcd.tls = EtcdTlsFiles::default();
     settings.lb = LbSourceConfig::new(Vec::new(), None);
     settings.lb_problem = None;
+    settings.prometheus = None;
     settings.kube = KubeSourceConfig::new(None, None);
     settings.cluster = "kha-demo".into();
     let code = run_tui(
@@ -534,6 +636,7 @@ async fn run_demo_lab(
     demo: DemoLab,
     mut etcd: EtcdSourceConfig,
     lb: LbSourceConfig,
+    kpis: Vec<KpiDef>,
     mut commands: mpsc::Receiver<LabCommand>,
     tx: mpsc::Sender<Msg>,
 ) {
@@ -570,6 +673,7 @@ async fn run_demo_lab(
             None
         }
     };
+    let kpi_source = demo_kpi_source(&lab, kpis, &tx).await;
     let _ = tx
         .send(Msg::Notice(format!("lab up: {}", lab.describe())))
         .await;
@@ -602,10 +706,37 @@ async fn run_demo_lab(
         }
     }
     drop(requests);
-    for source in [source, lb_source, Some(kube_source)].into_iter().flatten() {
+    for source in [source, lb_source, kpi_source, Some(kube_source)]
+        .into_iter()
+        .flatten()
+    {
         source.abort();
     }
     let _ = serving.await;
+}
+
+/// The KPI source on the lab's metrics API.
+async fn demo_kpi_source(
+    lab: &Lab,
+    kpis: Vec<KpiDef>,
+    tx: &mpsc::Sender<Msg>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let url = lab
+        .env()
+        .into_iter()
+        .find(|(name, _)| *name == "KHA_PROMETHEUS_URL")
+        .map(|(_, url)| url)?;
+    let _ = tx.send(Msg::KpiSource(url.clone())).await;
+    match KpiProber::new(PrometheusSourceConfig::new(url, kpis)) {
+        Ok(prober) => Some(tokio::spawn(crate::sources::prometheus::run(
+            prober,
+            tx.clone(),
+        ))),
+        Err(e) => {
+            let _ = tx.send(Msg::Notice(format!("KPIs: {e}"))).await;
+            None
+        }
+    }
 }
 
 /// The lab's kubeconfig (its own CA, a bearer token), for the kube source.
@@ -653,6 +784,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         state.etcd.configured = true;
         state.lb.configured = true;
         state.kube.configured = true;
+        state.kpis.configured = true;
     }
 
     let mut tasks = Vec::new();
@@ -689,6 +821,15 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
             tx.clone(),
         )));
     }
+    if let Some(config) = &settings.prometheus {
+        match KpiProber::new(config.clone()) {
+            Ok(prober) => tasks.push(tokio::spawn(crate::sources::prometheus::run(
+                prober,
+                tx.clone(),
+            ))),
+            Err(e) => state.notice(format!("KPIs: {e}")),
+        }
+    }
     let (lab_tx, lab_task) = match lab {
         Some(lab) => {
             let (lab_tx, lab_rx) = mpsc::channel(8);
@@ -696,6 +837,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
                 lab,
                 settings.etcd.clone(),
                 settings.lb.clone(),
+                settings.kpis.clone(),
                 lab_rx,
                 tx.clone(),
             ));

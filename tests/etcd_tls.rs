@@ -191,7 +191,10 @@ async fn tls_with_client_certificates_is_verified() {
     let started = Instant::now();
     let (code, report, stderr) = loop {
         let r = kha_status(&good);
-        if r.0 == 0 || started.elapsed() > Duration::from_secs(15) {
+        // A member that just started may answer status before the member list: then
+        // it has no name yet. Wait for both.
+        let named = r.1.as_ref().is_some_and(|j| j["etcd"]["leader"] == "tls");
+        if (r.0 == 0 && named) || started.elapsed() > Duration::from_secs(15) {
             break r;
         }
         std::thread::sleep(Duration::from_millis(200));

@@ -738,6 +738,9 @@ async fn prometheus_http_query_client_parses_the_answers() {
     use prometheus_http_query::{Client, Error, Selector};
 
     let lab = start(Scenario::AzFailure).await;
+    // kha builds reqwest without a default TLS provider (rustls-no-provider, so no
+    // aws-lc); a client built the default way needs ring installed as the default.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client::try_from(lab.server.url().as_str()).unwrap();
     for q in default_catalogue() {
         let got = client.query(q.promql).get().await.unwrap();
@@ -793,4 +796,49 @@ async fn prometheus_http_query_client_parses_the_answers() {
         other => panic!("expected bad_data, got {other:?}"),
     }
     lab.server.shutdown().await;
+}
+
+/// The KPI source (what `kha demo` runs) against the lab: every default KPI has a value;
+/// the healthy lab meets them all, a lost zone misses the API P99 and a bad canary the
+/// 5 % error rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpi_source_reads_every_kpi_from_the_lab() {
+    use kha::model::finding::Health;
+    use kha::model::kpi::{KpiReading, kpi_defs};
+    use kha::model::status::KpiReport;
+    use kha::sources::prometheus::{KpiProber, PrometheusSourceConfig};
+
+    let defs = kpi_defs(&Default::default()).unwrap();
+    for (scenario, breached) in [
+        (Scenario::Healthy, None),
+        (Scenario::AzFailure, Some("apiserver_p99_latency")),
+        (Scenario::CanaryBad, Some("canary_error_rate")),
+    ] {
+        let lab = start(scenario).await;
+        let config = PrometheusSourceConfig::new(lab.server.url(), defs.clone());
+        let mut prober = KpiProber::new(config).unwrap();
+        let obs = prober.probe().await;
+        assert!(obs.unreachable.is_none(), "{scenario:?}: {obs:?}");
+        for r in &obs.results {
+            assert!(
+                matches!(r.reading, KpiReading::Value { .. }),
+                "{scenario:?}: {} has no value: {:?}",
+                r.id,
+                r.reading
+            );
+        }
+        let report = KpiReport::from_observation(&defs, &obs);
+        match breached {
+            None => assert_eq!(report.status, Health::Ok, "{:?}", report.findings),
+            Some(id) => {
+                let row = report.rows.iter().find(|r| r.id == id).unwrap();
+                assert_eq!(
+                    row.status,
+                    Health::Crit,
+                    "{scenario:?}: {id} {:?}",
+                    row.value
+                );
+            }
+        }
+    }
 }

@@ -121,6 +121,13 @@ pub struct ClusterProfile {
     pub kubeconfig: Option<PathBuf>,
     pub context: Option<String>,
     pub prometheus_url: Option<String>,
+    /// CA of Prometheus / Thanos Query's serving certificate (default: the system's).
+    pub prometheus_ca: Option<PathBuf>,
+    /// A file holding the bearer token sent to Prometheus (never logged).
+    pub prometheus_token_file: Option<PathBuf>,
+    /// `[clusters.X.kpis.<id>]`: overrides of the default KPIs, or new ones.
+    #[serde(default)]
+    pub kpis: BTreeMap<String, crate::model::kpi::KpiOverride>,
     /// The LB's view: `unix:///path`, `tcp://host:port` (HAProxy runtime API) or
     /// `nginx+http://host/status` (nginx upstream check).
     pub lb_stats: Option<String>,
@@ -210,6 +217,27 @@ mod tests {
         let err = ConfigFile::parse(Path::new("c.toml"), text).unwrap_err();
         assert_eq!(err.line, Some(2), "{err}");
         assert!(err.message.contains("etcd_endpoint"), "{err}");
+    }
+
+    #[test]
+    fn kpi_overrides_parse_and_bad_ones_name_the_line() {
+        let text = "[clusters.prod]\nprometheus_url = \"http://p:9090\"\n\
+                    [clusters.prod.kpis.apiserver_p99_latency]\ncrit = 0.8\n\
+                    direction = \"lower_is_better\"\n";
+        let cfg = ConfigFile::parse(Path::new("c.toml"), text).unwrap();
+        let kpis = &cfg.clusters["prod"].kpis;
+        assert_eq!(kpis["apiserver_p99_latency"].crit, Some(0.8));
+
+        let text = "[clusters.prod]\n[clusters.prod.kpis.pod_startup_p99]\ncrit = \"5s\"\n";
+        let err = ConfigFile::parse(Path::new("c.toml"), text).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        let text = "[clusters.prod]\n[clusters.prod.kpis.pod_startup_p99]\nthreshold = 5\n";
+        let err = ConfigFile::parse(Path::new("c.toml"), text).unwrap_err();
+        assert_eq!(err.line, Some(3), "{err}");
+        assert!(err.message.contains("threshold"), "{err}");
+        let text = "[clusters.prod.kpis.canary_error_rate]\ndirection = \"up\"\n";
+        let err = ConfigFile::parse(Path::new("c.toml"), text).unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
     }
 
     #[test]

@@ -2,17 +2,20 @@
 //! reads `&State`. No I/O here.
 
 pub mod action;
+pub mod catalogue;
 pub mod ceph;
 pub mod control_plane;
 pub mod custom;
 pub mod etcd;
 pub mod finding;
 pub mod gpu;
+pub mod kpi;
 pub mod kube;
 pub mod lb;
 pub mod rollouts;
 pub mod runbook_ui;
 pub mod status;
+pub mod status_kpi;
 pub mod status_kube;
 pub mod table_view;
 pub mod velero;
@@ -22,6 +25,7 @@ use std::time::{Duration, SystemTime};
 pub use action::Action;
 use etcd::{EtcdObservation, EtcdSettings};
 use finding::{Finding, Health};
+use kpi::{KpiObservation, KpiPaneState};
 use kube::{KubeMsg, KubeState};
 use lb::{LbObservation, LbSettings};
 use table_view::{FilterKey, TableView};
@@ -103,7 +107,8 @@ impl OtherSources {
     pub fn configured(&self, pane: PaneId) -> bool {
         match pane {
             PaneId::Etcd | PaneId::ApiServerLb | PaneId::ControlPlane | PaneId::GpuNodes => false,
-            PaneId::Metrics | PaneId::Kpis => self.prometheus,
+            PaneId::Metrics => self.prometheus,
+            PaneId::Kpis => false,
             _ => self.kubeconfig,
         }
     }
@@ -264,6 +269,10 @@ pub enum Effect {
 pub enum Msg {
     Etcd(EtcdObservation),
     Lb(LbObservation),
+    /// One round of the Prometheus source's KPI queries.
+    Kpis(KpiObservation),
+    /// The KPI pane's Prometheus became known later (the demo lab's metrics API).
+    KpiSource(String),
     /// The LB pane's targets became known later (the demo lab started after the first frame).
     LbTargets(LbTargets),
     /// The endpoints became known later (the demo lab started after the first frame).
@@ -330,6 +339,7 @@ pub struct State {
     pub home_selected: usize,
     pub etcd: EtcdPaneState,
     pub lb: LbPaneState,
+    pub kpis: KpiPaneState,
     pub kube: KubeState,
     pub control_plane_view: TableView,
     pub gpu_view: TableView,
@@ -362,6 +372,7 @@ impl State {
                 LbSettings::default(),
                 Duration::from_secs(10),
             ),
+            kpis: KpiPaneState::new(None, Vec::new(), Duration::from_secs(60)),
             kube: KubeState::new(false, Duration::from_secs(15)),
             control_plane_view: TableView::default(),
             gpu_view: TableView::default(),
@@ -379,6 +390,9 @@ impl State {
     pub fn findings(&self) -> Vec<Finding> {
         let mut all = self.etcd.findings();
         all.extend(self.lb.findings());
+        if self.kpis.configured {
+            all.extend(self.kpis.findings());
+        }
         if self.kube.configured {
             all.extend(self.control_plane().findings);
             all.extend(self.gpu().findings);
@@ -395,6 +409,9 @@ impl State {
         let mut health = self.etcd.health(self.now);
         if self.lb.configured {
             health = health.max(self.lb.health(self.now));
+        }
+        if self.kpis.configured {
+            health = health.max(self.kpis.health(self.now));
         }
         if self.kube.configured {
             health = health
@@ -500,6 +517,17 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.lb.selected = state.lb.selected.min(rows.saturating_sub(1));
             Vec::new()
         }
+        Msg::Kpis(obs) => {
+            state.kpis.last = Some(obs);
+            let rows = state.kpis.defs.len();
+            state.kpis.selected = state.kpis.selected.min(rows.saturating_sub(1));
+            Vec::new()
+        }
+        Msg::KpiSource(url) => {
+            state.kpis.configured = true;
+            state.kpis.url = Some(url);
+            Vec::new()
+        }
         Msg::LbTargets(targets) => {
             state.lb.configured = !targets.is_empty();
             state.lb.targets = targets;
@@ -596,9 +624,24 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => return vec![Effect::Quit],
         Action::Runbooks => runbook_ui::open_menu(state),
-        Action::Help => state.help_open = true,
+        // On the KPI pane `?` first shows the selected KPI's PromQL, then the help.
+        Action::Help
+            if state.screen == Screen::Pane(PaneId::Kpis)
+                && !state.kpis.query_open
+                && !state.kpis.defs.is_empty() =>
+        {
+            state.kpis.query_open = true
+        }
+        Action::Help => {
+            state.kpis.query_open = false;
+            state.help_open = true
+        }
         Action::Back => {
             // An open popup or a filter goes first; then back to the cockpit.
+            if state.kpis.query_open && state.screen == Screen::Pane(PaneId::Kpis) {
+                state.kpis.query_open = false;
+                return Vec::new();
+            }
             match state.table_view_mut() {
                 Some(v) if v.detail_open => v.detail_open = false,
                 Some(v) if !v.filter.is_empty() => v.type_filter(FilterKey::Cancel),
@@ -613,6 +656,8 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Open => {
             if state.screen == Screen::Home {
                 open_pane(state, PaneId::ALL[state.home_selected]);
+            } else if state.screen == Screen::Pane(PaneId::Kpis) {
+                state.kpis.query_open = !state.kpis.query_open && !state.kpis.defs.is_empty();
             } else {
                 let rows = state.table_rows();
                 if let Some(v) = state.table_view_mut() {
@@ -692,7 +737,10 @@ fn open_pane(state: &mut State, pane: PaneId) {
         pane,
         PaneId::ControlPlane | PaneId::GpuNodes | PaneId::Ceph | PaneId::Velero | PaneId::Rollouts
     );
-    if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb) || (kube_pane && state.kube.configured) {
+    if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb)
+        || (kube_pane && state.kube.configured)
+        || (pane == PaneId::Kpis && state.kpis.configured)
+    {
         state.screen = Screen::Pane(pane);
     } else if kube_pane {
         state.notice(format!(
@@ -735,6 +783,15 @@ fn move_selection(state: &mut State, action: Action) {
             let rows = state.lb.last.as_ref().map_or(0, |o| o.rows().len());
             let i = state.lb.selected;
             state.lb.selected = match action {
+                Action::Up => i.saturating_sub(1),
+                Action::Down => (i + 1).min(rows.saturating_sub(1)),
+                _ => i,
+            };
+        }
+        Screen::Pane(PaneId::Kpis) => {
+            let rows = state.kpis.defs.len();
+            let i = state.kpis.selected;
+            state.kpis.selected = match action {
                 Action::Up => i.saturating_sub(1),
                 Action::Down => (i + 1).min(rows.saturating_sub(1)),
                 _ => i,

@@ -12,6 +12,7 @@ use super::finding::{Finding, Health, worst};
 use super::kube::KubeState;
 use super::lb::{HealthCheck, LbKind, LbObservation, LbSettings, LbState};
 pub use super::rollouts::RolloutsReport;
+pub use super::status_kpi::KpiReport;
 pub use super::status_kube::{ControlPlaneReport, GpuReport, KubeReport};
 pub use super::velero::VeleroReport;
 
@@ -26,6 +27,7 @@ pub struct StatusReport {
     pub ceph: CephReport,
     pub velero: VeleroReport,
     pub rollouts: RolloutsReport,
+    pub kpis: KpiReport,
     pub kube: KubeReport,
 }
 
@@ -273,6 +275,7 @@ impl StatusReport {
             ceph: CephReport::from_view(&Default::default()),
             velero: VeleroReport::from_view(&Default::default()),
             rollouts: RolloutsReport::from_view(&Default::default()),
+            kpis: KpiReport::not_configured(),
             kube,
         }
     }
@@ -297,6 +300,15 @@ impl StatusReport {
                 self.overall = self.overall.max(status);
             }
         }
+        self
+    }
+
+    /// Adds the KPIs; they count towards `overall` only when Prometheus is configured.
+    pub fn with_kpis(mut self, kpis: KpiReport) -> Self {
+        if kpis.configured {
+            self.overall = self.overall.max(kpis.status);
+        }
+        self.kpis = kpis;
         self
     }
 
@@ -338,6 +350,7 @@ impl StatusReport {
         }
         out.push_str(&self.lb_human());
         out.push_str(&self.kube_human());
+        out.push_str(&self.kpis.human());
         out
     }
 

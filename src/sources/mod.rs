@@ -4,3 +4,4 @@
 pub mod etcd;
 pub mod kube;
 pub mod lb;
+pub mod prometheus;

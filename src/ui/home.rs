@@ -36,6 +36,7 @@ impl Widget for Cockpit<'_> {
             let text = if self.state.etcd.last.is_some()
                 || self.state.lb.last.is_some()
                 || self.state.kube.nodes.has_data()
+                || self.state.kpis.last.is_some()
             {
                 " No findings."
             } else {
@@ -81,6 +82,7 @@ impl Cockpit<'_> {
             PaneId::ApiServerLb => self.lb_tile(),
             PaneId::ControlPlane if self.state.kube.configured => self.control_plane_tile(),
             PaneId::GpuNodes if self.state.kube.configured => self.gpu_tile(),
+            PaneId::Kpis if self.state.kpis.configured => self.kpi_tile(),
             PaneId::Ceph | PaneId::Velero | PaneId::Rollouts if self.state.kube.configured => {
                 self.feeds_tile(pane)
             }
@@ -222,6 +224,63 @@ impl Cockpit<'_> {
             lines.push(Line::from(Span::styled(
                 format!("{disagreements} backend(s) need a look"),
                 health_style(self.theme, health),
+            )));
+        }
+        (health, lines)
+    }
+
+    fn kpi_tile(&self) -> (Health, Vec<Line<'static>>) {
+        let kpis = &self.state.kpis;
+        let now = self.state.now;
+        let Some(obs) = &kpis.last else {
+            let text = match &kpis.url {
+                None => "starting the lab…".to_string(),
+                Some(_) => format!("querying… {} KPIs", kpis.defs.len()),
+            };
+            return (
+                Health::Unknown,
+                vec![
+                    status_line(self.theme, Health::Unknown, ""),
+                    Line::from(text),
+                ],
+            );
+        };
+        let health = kpis.health(now);
+        let age = kpis.age(now).map(short_age).unwrap_or_default();
+        let freshness = if kpis.is_stale(now) {
+            format!("STALE {age}")
+        } else {
+            age
+        };
+        let mut lines = vec![status_line(self.theme, health, &freshness)];
+        if let Some(e) = &obs.unreachable {
+            lines.push(Line::from(Span::styled(
+                format!("Prometheus unreachable: {e}"),
+                self.theme.unknown,
+            )));
+            return (health, lines);
+        }
+        let rows = kpis.rows();
+        let measured = rows.iter().filter(|r| r.value().is_some()).count();
+        let met = rows.iter().filter(|r| r.health == Health::Ok).count();
+        let met_health = if met == measured { Health::Ok } else { health };
+        lines.push(Line::from(Span::styled(
+            format!("{met}/{measured} KPIs on target"),
+            health_style(self.theme, met_health),
+        )));
+        if let Some(worst) = rows
+            .iter()
+            .filter(|r| r.value().is_some())
+            .max_by_key(|r| r.health)
+            .filter(|r| r.health > Health::Ok)
+        {
+            let value = worst
+                .value()
+                .map(|v| crate::model::kpi::format_value(v, &worst.def.unit))
+                .unwrap_or_default();
+            lines.push(Line::from(Span::styled(
+                format!("{} {value}", worst.def.title),
+                health_style(self.theme, worst.health),
             )));
         }
         (health, lines)

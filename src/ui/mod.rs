@@ -8,6 +8,7 @@ pub mod etcd;
 pub mod gpu;
 pub mod help;
 pub mod home;
+pub mod kpi;
 pub mod lb;
 pub mod rollouts;
 pub mod runbook;
@@ -44,6 +45,7 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
             frame.render_widget(control_plane::ControlPlanePane { state, theme }, body)
         }
         Screen::Pane(PaneId::GpuNodes) => frame.render_widget(gpu::GpuPane { state, theme }, body),
+        Screen::Pane(PaneId::Kpis) => frame.render_widget(kpi::KpiPane { state, theme }, body),
         Screen::Pane(pane @ (PaneId::Ceph | PaneId::Velero | PaneId::Rollouts)) => {
             frame.render_widget(custom::CustomPane { state, theme, pane }, body)
         }

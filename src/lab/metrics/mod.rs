@@ -11,8 +11,8 @@
 //! number literals and `time()`; any other query that
 //! mentions a catalogue metric gets that entry's answer (filtered by the matchers written
 //! after the metric, `__name__` dropped); the rest get an empty vector.
+//! The catalogue itself is kha's own ([`crate::model::catalogue`]): one list for both.
 
-mod catalogue;
 mod clock;
 mod http;
 mod json;
@@ -30,7 +30,7 @@ use color_eyre::eyre::{Result, WrapErr};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-pub use catalogue::{CatalogueQuery, Direction, default_catalogue, fallback_promql};
+pub use crate::model::catalogue::{CatalogueQuery, Direction, default_catalogue, fallback_promql};
 
 use crate::lab::topology::{Faults, Topology, ZONE_LOST_AGO_SECS};
 use clock::{MINUTE, SECOND};

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use super::catalogue::{self, Entry};
 use super::promql::{self, Comparison, Labels, Matcher, Selector};
 use super::series::{self, At, RAW_FAMILIES, SCRAPE_INTERVAL, Sample};
+use crate::model::catalogue::{self, Entry};
 
 /// What a query turned out to be.
 #[derive(Debug)]

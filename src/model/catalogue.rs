@@ -7,13 +7,16 @@
 //! come back; kube-state-metrics only has the current `kube_node_status_condition`, so kha
 //! measures recovery from the Node `Ready` condition's `lastTransitionTime` (kube watch).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which way a KPI should move.
 ///
-/// Thresholds read in that direction: with `LowerIsBetter` a value at or above `warn`
-/// (`crit`) is a warning (critical); with `HigherIsBetter` a value at or below them is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Thresholds read the way the targets are written (API P99 `< 0.5 s`, availability
+/// `>= 99.99 %`): with `LowerIsBetter` a value at or above `warn` (`crit`) is a warning
+/// (critical); with `HigherIsBetter` a value below them is. A KPI's `crit` is its target:
+/// missing the objective is critical, `warn` says it is getting close.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all(deserialize = "snake_case"))]
 pub enum Direction {
     LowerIsBetter,
     HigherIsBetter,
@@ -36,7 +39,7 @@ pub struct CatalogueQuery {
     pub crit: Option<f64>,
 }
 
-/// A catalogue query plus what the lab needs to recognise it.
+/// A catalogue query plus its fallback and what the lab needs to recognise it.
 pub(crate) struct Entry {
     pub query: CatalogueQuery,
     /// A query over raw metrics for clusters without the recording rule the main query uses.
@@ -81,8 +84,8 @@ pub(crate) fn entries() -> Vec<Entry> {
                 "seconds",
                 Some(0.5),
                 LowerIsBetter,
+                Some(0.4),
                 Some(0.5),
-                Some(1.0),
             ),
             fallback: None,
             metrics: &[
@@ -100,8 +103,8 @@ pub(crate) fn entries() -> Vec<Entry> {
                 "ratio",
                 Some(0.9999),
                 HigherIsBetter,
+                Some(0.99993),
                 Some(0.9999),
-                Some(0.999),
             ),
             // Without the mixin's rules: the share of non-5xx answers over 30 days
             // (errors only; slow requests are not counted against the budget).
@@ -122,8 +125,8 @@ pub(crate) fn entries() -> Vec<Entry> {
                 "seconds",
                 Some(5.0),
                 LowerIsBetter,
+                Some(4.0),
                 Some(5.0),
-                Some(10.0),
             ),
             fallback: Some(
                 r#"histogram_quantile(0.99, sum by (le) (rate(kubelet_pod_start_duration_seconds_bucket{job="kubelet"}[5m])))"#,
@@ -144,8 +147,8 @@ pub(crate) fn entries() -> Vec<Entry> {
                 "seconds",
                 Some(0.010),
                 LowerIsBetter,
+                Some(0.008),
                 Some(0.010),
-                Some(0.025),
             ),
             fallback: None,
             metrics: &["probe_duration_seconds"],
