@@ -126,7 +126,8 @@ async fn the_cockpit_runner_saves_a_snapshot_from_a_real_cluster() {
     )
     .unwrap();
     let obs = prober.probe().await;
-    let file = dir.path().join("from-the-cockpit.db");
+    // The cockpit's snapshot dir does not exist before the first snapshot.
+    let file = dir.path().join("snapshots").join("from-the-cockpit.db");
     let runbook = kha::runbook::etcd::snapshot_save("lab", &obs, &file);
     let (tx, mut rx) = mpsc::channel(256);
     let runner = RunbookRunner::new(Default::default(), dir.path().join("state"), false, tx);

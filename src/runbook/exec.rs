@@ -96,6 +96,10 @@ impl LiveExecutor {
             .header()
             .map_or(0, |h| h.revision());
         let part = partial_path(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .wrap_err_with(|| format!("cannot create {}", dir.display()))?;
+        }
         let mut file = std::fs::File::create(&part)
             .wrap_err_with(|| format!("cannot create {}", part.display()))?;
         let mut hash = Sha256::new();
