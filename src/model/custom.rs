@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::DynamicObject;
 
-use super::finding::{self, Finding, Health};
+use super::finding::{Finding, Health};
 use super::kube::{Availability, CustomKind, KubeState};
 use super::velero::{VeleroObjects, VeleroSettings};
 use super::{PaneId, State, ceph, rollouts, velero};
@@ -109,12 +109,8 @@ impl State {
             PaneId::Rollouts => self.rollouts().health(),
             _ => Health::Unknown,
         };
-        let worst = health.max(finding::worst(&self.custom_findings(pane)));
-        if self.custom_freshness(pane).1 {
-            worst.max(Health::Unknown)
-        } else {
-            worst
-        }
+        let stale = self.custom_freshness(pane).1;
+        super::pane_health(true, stale, &self.custom_findings(pane)).max(health)
     }
 
     /// Rows the pane lists (before its filter; the pane clamps the selection to what

@@ -152,24 +152,36 @@ impl EtcdPaneState {
     }
 
     pub fn health(&self, now: SystemTime) -> Health {
-        match &self.last {
-            None => Health::Unknown,
-            // Stale "all good" is not good; stale bad news stays bad.
-            Some(_) if self.is_stale(now) => finding::worst(&self.findings()).max(Health::Unknown),
-            Some(_) => finding::worst(&self.findings()),
-        }
+        pane_health(self.last.is_some(), self.is_stale(now), &self.findings())
     }
 
     /// Age of the latest observation.
     pub fn age(&self, now: SystemTime) -> Option<Duration> {
-        self.last
-            .as_ref()
-            .map(|o| now.duration_since(o.observed_at).unwrap_or_default())
+        age_of(self.last.as_ref().map(|o| o.observed_at), now)
     }
 
     pub fn is_stale(&self, now: SystemTime) -> bool {
         self.age(now).is_some_and(|a| a > self.stale_after)
     }
+}
+
+/// A pane's health from its findings: unknown without data; stale "all good" is not
+/// good, stale bad news stays bad.
+pub fn pane_health(has_data: bool, stale: bool, findings: &[Finding]) -> Health {
+    if !has_data {
+        return Health::Unknown;
+    }
+    let worst = finding::worst(findings);
+    if stale {
+        worst.max(Health::Unknown)
+    } else {
+        worst
+    }
+}
+
+/// How old an observation made at `observed_at` is at `now`.
+pub fn age_of(observed_at: Option<SystemTime>, now: SystemTime) -> Option<Duration> {
+    observed_at.map(|t| now.duration_since(t).unwrap_or_default())
 }
 
 /// What the LB pane is set up to read, known before the first observation.
@@ -218,17 +230,11 @@ impl LbPaneState {
     }
 
     pub fn health(&self, now: SystemTime) -> Health {
-        match &self.last {
-            None => Health::Unknown,
-            Some(_) if self.is_stale(now) => finding::worst(&self.findings()).max(Health::Unknown),
-            Some(_) => finding::worst(&self.findings()),
-        }
+        pane_health(self.last.is_some(), self.is_stale(now), &self.findings())
     }
 
     pub fn age(&self, now: SystemTime) -> Option<Duration> {
-        self.last
-            .as_ref()
-            .map(|o| now.duration_since(o.observed_at).unwrap_or_default())
+        age_of(self.last.as_ref().map(|o| o.observed_at), now)
     }
 
     pub fn is_stale(&self, now: SystemTime) -> bool {
@@ -437,15 +443,8 @@ impl State {
 
     /// Unknown without data; stale good news is unknown, stale bad news stays bad.
     fn kube_health(&self, findings: &[Finding], stale: bool) -> Health {
-        if !self.kube.nodes.has_data() {
-            return finding::worst(findings).max(Health::Unknown);
-        }
-        let worst = finding::worst(findings);
-        if stale {
-            worst.max(Health::Unknown)
-        } else {
-            worst
-        }
+        // Without node data yet, whatever is known is at best unknown.
+        pane_health(true, stale || !self.kube.nodes.has_data(), findings)
     }
 
     /// Data of the control-plane pane is stale: a watch it reads has been down too long.
