@@ -134,8 +134,12 @@ impl Cockpit<'_> {
                                 r.decide(d);
                             }
                         }
-                        Effect::StartRunbook { runbook, answer } => match &self.runbooks {
-                            Some(runner) => runner.spawn(*runbook, answer),
+                        Effect::StartRunbook {
+                            runbook,
+                            answer,
+                            seen,
+                        } => match &self.runbooks {
+                            Some(runner) => runner.spawn(*runbook, answer, seen),
                             None => {
                                 update(
                                     &mut state,

@@ -855,12 +855,13 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
     }));
 
     let state_dir = Paths::discover().state_dir;
-    let runner = crate::runbook::tui::RunbookRunner::new(
+    let mut runner = crate::runbook::tui::RunbookRunner::new(
         settings.etcd.tls.clone(),
         state_dir,
         settings.read_only,
         tx.clone(),
     );
+    runner.kube_user = crate::runbook::cli::kube_user(&settings);
     let mut terminal = ratatui::init();
     tasks.push(tokio::spawn(forward_terminal_events(
         settings.keymap.clone(),

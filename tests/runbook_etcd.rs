@@ -295,7 +295,23 @@ async fn nospace_recovery_compacts_defrags_disarms_and_writes_again() {
         5,
         "{ev:?}"
     );
-    assert_eq!(ev.first().map(String::as_str), Some("refused"));
+    // What was on screen comes first: the NOSPACE alarm, then the refusal.
+    assert_eq!(
+        ev.first().map(String::as_str),
+        Some("finding_seen"),
+        "{ev:?}"
+    );
+    assert!(ev.contains(&"refused".to_string()));
+    let incident = kha(&endpoints, &state, &["audit", "--incident"]);
+    let timeline = stdout(&incident);
+    assert!(
+        timeline.contains("| seen |") && timeline.contains("NOSPACE"),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("| refused |") && timeline.contains("| finished |"),
+        "{timeline}"
+    );
     assert_eq!(ev.last().map(String::as_str), Some("finished"));
     etcd.shutdown().await;
 }
@@ -328,12 +344,23 @@ fn the_audit_log_holds_no_credentials() {
         ),
     )
     .unwrap();
+    // A kubeconfig with a bearer token: the audit names the identity, not the token.
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod-ctx\n\
+         clusters: [{name: prod, cluster: {server: 'https://127.0.0.1:1'}}]\n\
+         users: [{name: oncall, user: {token: s3cr3t-token}}]\n\
+         contexts: [{name: prod-ctx, context: {cluster: prod, user: oncall}}]\n",
+    )
+    .unwrap();
     // print-only never touches the cluster; the plan still needs an observation, which
     // a dead endpoint gives (no healthy member: the precondition is unmet and refused).
     let out = Command::new(env!("CARGO_BIN_EXE_kha"))
         .args(["etcd", "snapshot", "save", "/tmp/x.db", "--print-only"])
         .env("KHA_CONFIG_DIR", &config)
         .env("KHA_STATE_DIR", &state)
+        .env("KUBECONFIG", &kubeconfig)
         .env_remove("KHA_ETCD_ENDPOINTS")
         .output()
         .unwrap();
@@ -348,4 +375,6 @@ fn the_audit_log_holds_no_credentials() {
     assert!(log.contains("\"prod\""), "{log}");
     assert!(!log.contains("very-secret-client.key"), "{log}");
     assert!(!log.contains("c2VjcmV0"), "{log}");
+    assert!(log.contains("\"kube_user\":\"oncall@prod-ctx\""), "{log}");
+    assert!(!log.contains("s3cr3t-token"), "{log}");
 }

@@ -59,7 +59,11 @@ fn defrag_from_the_etcd_pane_needs_y_and_shows_its_progress() {
     assert!(key(&mut s, "enter").is_empty());
     let effects = key(&mut s, "y");
     match effects.as_slice() {
-        [Effect::StartRunbook { runbook, answer }] => {
+        [
+            Effect::StartRunbook {
+                runbook, answer, ..
+            },
+        ] => {
             assert_eq!(runbook.id, "etcd.defrag");
             assert_eq!(runbook.risk(), Risk::Disruptive);
             assert_eq!(answer, "y");
@@ -100,7 +104,11 @@ fn nospace_recovery_needs_the_cluster_name_typed() {
         assert!(key(&mut s, &c.to_string()).is_empty());
     }
     match key(&mut s, "enter").as_slice() {
-        [Effect::StartRunbook { runbook, answer }] => {
+        [
+            Effect::StartRunbook {
+                runbook, answer, ..
+            },
+        ] => {
             assert_eq!(runbook.id, "etcd.recover-nospace");
             assert_eq!(answer, "prod-eu");
         }
@@ -131,7 +139,11 @@ async fn the_cockpit_runner_saves_a_snapshot_from_a_real_cluster() {
     let runbook = kha::runbook::etcd::snapshot_save("lab", &obs, &file);
     let (tx, mut rx) = mpsc::channel(256);
     let runner = RunbookRunner::new(Default::default(), dir.path().join("state"), false, tx);
-    runner.spawn(runbook.clone(), String::new());
+    runner.spawn(
+        runbook.clone(),
+        String::new(),
+        vec!["WARN etcd: test finding".into()],
+    );
     let mut lines = Vec::new();
     let result = loop {
         match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
@@ -143,10 +155,16 @@ async fn the_cockpit_runner_saves_a_snapshot_from_a_real_cluster() {
     assert!(result.is_ok(), "{result:?} {lines:?}");
     assert!(file.is_file());
     assert!(lines.iter().any(|l| l.contains("sha256:")), "{lines:?}");
+    let log = std::fs::read_to_string(dir.path().join("state").join("audit.jsonl")).unwrap();
+    let first = log.lines().next().unwrap_or_default();
+    assert!(
+        first.contains("finding_seen") && first.contains("WARN etcd: test finding"),
+        "what was on screen is recorded first: {log}"
+    );
     // Read-only is refused by the engine, whatever the cockpit asked.
     let (tx, mut rx) = mpsc::channel(256);
     let read_only = RunbookRunner::new(Default::default(), dir.path().join("state"), true, tx);
-    read_only.spawn(runbook, String::new());
+    read_only.spawn(runbook, String::new(), Vec::new());
     let result = loop {
         match tokio::time::timeout(Duration::from_secs(30), rx.recv()).await {
             Ok(Some(Msg::RunbookFinished(r))) => break r,
@@ -197,7 +215,11 @@ async fn a_failed_step_waits_for_retry_skip_or_abort_and_cancel_stops_between_st
     let dir = tempfile::tempdir().unwrap();
     let (tx, mut rx) = mpsc::channel(256);
     let runner = RunbookRunner::new(Default::default(), dir.path().join("state"), false, tx);
-    runner.spawn(argv_runbook(&[&["false"], &["true"]]), String::new());
+    runner.spawn(
+        argv_runbook(&[&["false"], &["true"]]),
+        String::new(),
+        Vec::new(),
+    );
     let mut asked = 0;
     let result = loop {
         match next(&mut rx).await {
@@ -227,6 +249,7 @@ async fn a_failed_step_waits_for_retry_skip_or_abort_and_cancel_stops_between_st
     runner.spawn(
         argv_runbook(&[&["sleep", "1"], &["touch", "/nonexistent-dir/x"]]),
         String::new(),
+        Vec::new(),
     );
     loop {
         if let Msg::RunbookProgress(l) = next(&mut rx).await

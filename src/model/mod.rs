@@ -264,6 +264,8 @@ pub enum Effect {
     StartRunbook {
         runbook: Box<crate::runbook::Runbook>,
         answer: String,
+        /// The findings on screen when it was confirmed, for the audit log.
+        seen: Vec<String>,
     },
     /// Stop the running runbook before its next step.
     CancelRunbook,

@@ -135,6 +135,7 @@ fn step(
             mut typed,
         } => {
             let destructive = runbook.risk() == Risk::Destructive;
+            let seen = crate::runbook::cli::seen(&state.findings());
             let start = |answer: String, runbook: Box<Runbook>| {
                 let title = runbook.title.clone();
                 (
@@ -146,7 +147,11 @@ fn step(
                         asking: None,
                         cancelling: false,
                     }),
-                    vec![Effect::StartRunbook { runbook, answer }],
+                    vec![Effect::StartRunbook {
+                        runbook,
+                        answer,
+                        seen,
+                    }],
                 )
             };
             match key {

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditEvent {
+    /// A finding kha showed when the runbook was chosen (what the engineer saw).
+    FindingSeen,
     /// The plan was shown and confirmed (or needed no confirmation).
     Confirmed,
     /// The engine refused to run (read-only, unmet preconditions, wrong confirmation).

@@ -130,6 +130,7 @@ pub async fn etcd(settings: &Settings, command: EtcdCommand) -> Result<i32> {
         .await
         .map_err(|_| eyre!("the etcd cluster did not answer within 10 s"))?;
     let cluster = settings.cluster.as_str();
+    let seen = seen(&obs.findings(&settings.etcd_settings));
     let (rb, run) = match command {
         EtcdCommand::Snapshot {
             command: SnapshotCommand::Save { file, run },
@@ -171,10 +172,33 @@ pub async fn etcd(settings: &Settings, command: EtcdCommand) -> Result<i32> {
             (restore::restore(cluster, &obs, &spec), run)
         }
     };
-    execute(settings, &rb, &run).await
+    execute(settings, &rb, &run, seen).await
 }
 
-async fn execute(settings: &Settings, rb: &Runbook, args: &RunArgs) -> Result<i32> {
+/// Findings worth recording before a run ("WARN etcd: ...").
+pub fn seen(findings: &[crate::model::finding::Finding]) -> Vec<String> {
+    findings
+        .iter()
+        .filter(|f| f.severity > crate::model::finding::Health::Ok)
+        .map(|f| format!("{} {}: {}", f.severity.label(), f.pane, f.message))
+        .collect()
+}
+
+/// The kubeconfig identity, for audit records.
+pub fn kube_user(settings: &Settings) -> Option<String> {
+    settings
+        .kube
+        .kubeconfig
+        .as_ref()
+        .and_then(|k| crate::sources::kube::client::identity(k, settings.kube.context.as_deref()))
+}
+
+async fn execute(
+    settings: &Settings,
+    rb: &Runbook,
+    args: &RunArgs,
+    seen: Vec<String>,
+) -> Result<i32> {
     let markdown = plan::markdown(rb);
     if args.plan {
         print!("{markdown}");
@@ -196,19 +220,17 @@ async fn execute(settings: &Settings, rb: &Runbook, args: &RunArgs) -> Result<i3
     let mut operator = Terminal {
         preset: args.confirm.clone(),
     };
+    let run = Run {
+        settings,
+        audit: audit.clone(),
+        seen,
+        resume,
+    };
     let report = if args.print_only {
-        run_with(
-            PrintOnly,
-            settings,
-            audit.clone(),
-            rb,
-            &mut operator,
-            resume,
-        )
-        .await
+        run.with(PrintOnly, rb, &mut operator).await
     } else {
         let live = LiveExecutor::new(&settings.etcd.tls, state_dir)?;
-        run_with(live, settings, audit.clone(), rb, &mut operator, resume).await
+        run.with(live, rb, &mut operator).await
     };
     match report {
         Ok(r) => {
@@ -232,22 +254,31 @@ async fn execute(settings: &Settings, rb: &Runbook, args: &RunArgs) -> Result<i3
     }
 }
 
-async fn run_with<E: Executor>(
-    executor: E,
-    settings: &Settings,
+/// One run from the command line, whatever executes it.
+struct Run<'a> {
+    settings: &'a Settings,
     audit: AuditLog,
-    rb: &Runbook,
-    operator: &mut Terminal,
+    seen: Vec<String>,
     resume: Option<(String, usize)>,
-) -> Result<super::engine::RunReport> {
-    let mut engine = Engine {
-        executor,
-        audit,
-        read_only: settings.read_only,
-        poll: Duration::from_millis(500),
-        kube_user: None,
-    };
-    engine.run(rb, operator, resume).await
+}
+
+impl Run<'_> {
+    async fn with<E: Executor>(
+        self,
+        executor: E,
+        rb: &Runbook,
+        operator: &mut Terminal,
+    ) -> Result<super::engine::RunReport> {
+        let mut engine = Engine {
+            executor,
+            audit: self.audit,
+            read_only: self.settings.read_only,
+            poll: Duration::from_millis(500),
+            kube_user: kube_user(self.settings),
+            seen: self.seen,
+        };
+        engine.run(rb, operator, self.resume).await
+    }
 }
 
 /// Prompts on the terminal; with `--confirm` (or no terminal) answers are preset and a
@@ -318,27 +349,48 @@ impl Operator for Terminal {
     }
 }
 
+fn event_word(e: AuditEvent) -> &'static str {
+    match e {
+        AuditEvent::FindingSeen => "seen",
+        AuditEvent::Confirmed => "confirmed",
+        AuditEvent::Refused => "refused",
+        AuditEvent::StepStarted => "started",
+        AuditEvent::StepSucceeded => "done",
+        AuditEvent::StepFailed => "failed",
+        AuditEvent::StepSkipped => "skipped",
+        AuditEvent::Finished => "finished",
+        AuditEvent::Aborted => "aborted",
+    }
+}
+
 /// `kha audit`.
 pub fn audit(args: &AuditArgs) -> Result<i32> {
     let log = AuditLog::in_dir(&Paths::discover().state_dir);
     let (records, bad) = log.read()?;
     if args.incident {
-        println!("# Actions taken ({})", log.path().display());
+        println!(
+            "# Findings seen and actions taken ({})",
+            log.path().display()
+        );
         println!();
-        println!("| time (UTC) | who | cluster | runbook | step | event | result |");
+        println!("| time (UTC) | who | cluster | runbook | step | event | what |");
         println!("|---|---|---|---|---|---|---|");
         for r in &records {
             if r.event == AuditEvent::StepStarted {
                 continue;
             }
+            let who = match &r.kube_user {
+                Some(k) => format!("{} ({k})", r.os_user),
+                None => r.os_user.clone(),
+            };
             println!(
-                "| {} | {} | {} | {} | {} | {:?} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} |",
                 r.at,
-                r.os_user,
+                who,
                 r.cluster,
                 r.runbook,
                 r.step.map_or(String::new(), |s| s.to_string()),
-                r.event,
+                event_word(r.event),
                 r.result
                     .as_deref()
                     .or(r.operation.as_deref())

@@ -78,6 +78,9 @@ pub struct Engine<E> {
     pub poll: Duration,
     /// The Kubernetes identity, when known (for the audit records).
     pub kube_user: Option<String>,
+    /// The findings on screen when the runbook was chosen ("WARN etcd: ..."), recorded
+    /// first so the incident timeline shows what was seen before what was done.
+    pub seen: Vec<String>,
 }
 
 /// One audit event of a run, before the common fields are added.
@@ -178,6 +181,20 @@ impl<E: Executor> Engine<E> {
     ) -> Result<RunReport> {
         let resuming = resume.is_some();
         let (run, from) = resume.unwrap_or_else(|| (audit::new_run_id(), 1));
+        for finding in std::mem::take(&mut self.seen) {
+            self.record(
+                rb,
+                &run,
+                Entry {
+                    event: AuditEvent::FindingSeen,
+                    step: None,
+                    title: None,
+                    operation: None,
+                    result: Some(finding),
+                    duration: None,
+                },
+            )?;
+        }
         if resuming && let Some(why) = self.plan_changed(rb, &run)? {
             return Err(self.refuse(rb, &run, why));
         }
@@ -532,6 +549,7 @@ mod tests {
             read_only: false,
             poll: Duration::from_millis(10),
             kube_user: None,
+            seen: Vec::new(),
         }
     }
 

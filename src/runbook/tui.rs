@@ -26,6 +26,8 @@ pub struct RunbookRunner {
     pub tx: mpsc::Sender<Msg>,
     /// The run in progress: its cancel flag and where the engineer's decisions go.
     pub active: Arc<Mutex<Option<ActiveRun>>>,
+    /// The kubeconfig identity, for the audit records.
+    pub kube_user: Option<String>,
 }
 
 /// Handles on a running runbook.
@@ -48,6 +50,7 @@ impl RunbookRunner {
             read_only,
             tx,
             active: Arc::new(Mutex::new(None)),
+            kube_user: None,
         }
     }
 
@@ -141,7 +144,7 @@ impl Operator for Cockpit {
 impl RunbookRunner {
     /// Starts `runbook` in the background, on its own thread and runtime (the cockpit's
     /// loop never waits on it); its end arrives as `Msg::RunbookFinished`.
-    pub fn spawn(&self, runbook: Runbook, answer: String) {
+    pub fn spawn(&self, runbook: Runbook, answer: String, seen: Vec<String>) {
         let cancel = Arc::new(AtomicBool::new(false));
         let (decisions_tx, decisions) = std::sync::mpsc::channel();
         *self.active.lock().unwrap_or_else(PoisonError::into_inner) = Some(ActiveRun {
@@ -165,7 +168,7 @@ impl RunbookRunner {
                         return;
                     }
                 };
-                runtime.block_on(run(runner, runbook, answer, control));
+                runtime.block_on(run(runner, runbook, answer, seen, control));
             });
         if let Err(e) = started {
             let _ = self
@@ -179,6 +182,7 @@ async fn run(
     runner: RunbookRunner,
     runbook: Runbook,
     answer: String,
+    seen: Vec<String>,
     (cancel, decisions): (Arc<AtomicBool>, std::sync::mpsc::Receiver<Decision>),
 ) {
     {
@@ -192,7 +196,8 @@ async fn run(
                     audit: AuditLog::in_dir(&runner.state_dir),
                     read_only: runner.read_only,
                     poll: Duration::from_millis(500),
-                    kube_user: None,
+                    kube_user: runner.kube_user.clone(),
+                    seen,
                 };
                 let mut op = Cockpit {
                     answer,

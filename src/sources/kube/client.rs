@@ -26,6 +26,21 @@ pub struct Connection {
     pub warnings: Vec<String>,
 }
 
+/// Who the kubeconfig says we are: `user@context` of the context in use (for audit
+/// records). `None` when there is no readable kubeconfig.
+pub fn identity(source: &KubeconfigSource, context: Option<&str>) -> Option<String> {
+    let kubeconfig = match source {
+        KubeconfigSource::File(path) => Kubeconfig::read_from(path).ok()?,
+        KubeconfigSource::Env => Kubeconfig::from_env().ok()??,
+    };
+    let name = context
+        .map(str::to_string)
+        .or_else(|| kubeconfig.current_context.clone())?;
+    let ctx = kubeconfig.contexts.iter().find(|c| c.name == name)?;
+    let user = ctx.context.as_ref()?.user.clone()?;
+    Some(format!("{user}@{name}"))
+}
+
 /// Reads the kubeconfig and builds the client. Fails on local problems only (an
 /// unreadable kubeconfig, an unknown context); the network is not touched.
 pub async fn connect(source: &KubeconfigSource, context: Option<&str>) -> Result<Connection> {
