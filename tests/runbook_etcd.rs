@@ -132,6 +132,36 @@ async fn snapshot_save_writes_a_snapshot_etcdctl_accepts() {
         events(&state),
         ["confirmed", "step_started", "step_succeeded", "finished"]
     );
+
+    // A restore plan from the live member list: real names and peer URLs.
+    let plan = kha(
+        &endpoints,
+        &state,
+        &["etcd", "restore", "--snapshot", &file_arg, "--plan"],
+    );
+    let text = stdout(&plan);
+    assert_eq!(plan.status.code(), Some(0), "{text}");
+    let mut client = Client::connect([endpoints[0].as_str()], None)
+        .await
+        .unwrap();
+    let list = client.member_list().await.unwrap();
+    let initial: Vec<String> = {
+        let mut m: Vec<(String, String)> = list
+            .members()
+            .iter()
+            .map(|m| (m.name().to_string(), m.peer_urls()[0].clone()))
+            .collect();
+        m.sort();
+        m.into_iter().map(|(n, p)| format!("{n}={p}")).collect()
+    };
+    assert!(
+        text.contains(&format!("--initial-cluster={}", initial.join(","))),
+        "{text}"
+    );
+    assert!(
+        text.contains("on etcd-a over ssh: mv /etc/kubernetes/manifests/kube-apiserver.yaml"),
+        "{text}"
+    );
     let done = &audit(&state)[2];
     assert_eq!(done["os_user"], "oncall-test");
     assert_eq!(done["cluster"], "default");

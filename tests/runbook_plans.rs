@@ -139,3 +139,32 @@ fn restore_plans_for_etcd_3_5_and_3_4() {
     assert!(md.contains("--initial-cluster=cp-a=https://10.0.0.11:2380,cp-b=https://10.0.0.12:2380,cp-c=https://10.0.0.13:2380"));
     assert!(md.contains("--data-dir=/var/lib/etcd-kha-restore"));
 }
+
+#[test]
+fn restore_members_come_from_the_live_member_list() {
+    let obs = observation(Scenario::Healthy);
+    let members = restore::members_from_observation(
+        &obs,
+        Path::new("/var/lib/etcd"),
+        Path::new("/etc/kubernetes/manifests"),
+        false,
+    )
+    .expect("members");
+    let got: Vec<(&str, Option<&str>, &str)> = members
+        .iter()
+        .map(|m| (m.name.as_str(), m.host.as_deref(), m.peer_url.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("etcd-a", Some("etcd-a"), "http://127.0.0.1:2479"),
+            ("etcd-b", Some("etcd-b"), "http://127.0.0.1:2480"),
+            ("etcd-c", Some("etcd-c"), "http://127.0.0.1:2481"),
+        ]
+    );
+    let mut lost = observation(Scenario::QuorumLost);
+    lost.member_list_error = Some("context deadline exceeded".into());
+    let err = restore::members_from_observation(&lost, Path::new("/x"), Path::new("/y"), true)
+        .unwrap_err();
+    assert!(err.contains("give every member with --member"), "{err}");
+}

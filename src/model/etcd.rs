@@ -26,6 +26,8 @@ pub struct MemberObservation {
     /// Member id; 0 when the member never answered and the member list was unavailable.
     pub id: u64,
     pub endpoint: String,
+    /// The member's peer URLs, from the member list (empty when it was unavailable).
+    pub peer_urls: Vec<String>,
     pub is_learner: bool,
     pub status: Option<MemberStatus>,
     /// The `etcdctl endpoint health` check: a linearizable read, which needs a leader.
@@ -271,6 +273,7 @@ pub(crate) mod tests {
             name: name.into(),
             id,
             endpoint: format!("http://127.0.0.1:{}", 2379 + id),
+            peer_urls: Vec::new(),
             is_learner: false,
             status: healthy.then(|| MemberStatus {
                 leader,

@@ -51,8 +51,19 @@ pub enum EtcdCommand {
         snapshot: PathBuf,
         /// One per member: NAME,PEER_URL,CLIENT_URL,DATA_DIR,MANIFESTS_DIR[,SSH_HOST]
         /// (e.g. cp-a,https://10.0.0.11:2380,https://10.0.0.11:2379,/var/lib/etcd,/etc/kubernetes/manifests,cp-a).
-        #[arg(long = "member", required = true)]
+        /// Default: the live member list, with --data-dir and --manifests on every
+        /// node, reached over ssh by member name.
+        #[arg(long = "member")]
         members: Vec<String>,
+        /// The members' current data dir, when they come from the member list.
+        #[arg(long, default_value = "/var/lib/etcd")]
+        data_dir: PathBuf,
+        /// The static-pod manifests dir, when the members come from the member list.
+        #[arg(long, default_value = "/etc/kubernetes/manifests")]
+        manifests: PathBuf,
+        /// Run every step on this machine instead of over ssh (members from the list).
+        #[arg(long)]
+        local: bool,
         /// The restored cluster's --initial-cluster-token.
         #[arg(long, default_value = "kha-restored")]
         token: String,
@@ -141,15 +152,23 @@ pub async fn etcd(settings: &Settings, command: EtcdCommand) -> Result<i32> {
         EtcdCommand::Restore {
             snapshot,
             members,
+            data_dir,
+            manifests,
+            local,
             token,
             suffix,
             tool,
             run,
         } => {
-            let members = members
-                .iter()
-                .map(|m| parse_member(m))
-                .collect::<Result<Vec<_>>>()?;
+            let members = if members.is_empty() {
+                restore::members_from_observation(&obs, &data_dir, &manifests, local)
+                    .map_err(|e| eyre!(e))?
+            } else {
+                members
+                    .iter()
+                    .map(|m| parse_member(m))
+                    .collect::<Result<Vec<_>>>()?
+            };
             let version = obs
                 .members
                 .iter()

@@ -48,6 +48,44 @@ impl RestoreTool {
     }
 }
 
+/// The members as the live member list gives them (kubeadm layout: the same data dir
+/// and manifests dir on every node, reached over ssh by member name, which kubeadm sets
+/// to the node's name; `local` runs everything here instead). Learners are left out: a
+/// restored cluster starts with the voting members only.
+pub fn members_from_observation(
+    obs: &EtcdObservation,
+    data_dir: &Path,
+    manifests: &Path,
+    local: bool,
+) -> Result<Vec<RestoreMember>, String> {
+    if let Some(e) = &obs.member_list_error {
+        return Err(format!(
+            "the member list is unavailable ({e}): give every member with --member"
+        ));
+    }
+    let mut out = Vec::new();
+    for m in obs.members.iter().filter(|m| !m.is_learner) {
+        let peer = m.peer_urls.first().ok_or_else(|| {
+            format!(
+                "member {} has no peer URL in the member list: give --member",
+                m.name
+            )
+        })?;
+        out.push(RestoreMember {
+            name: m.name.clone(),
+            host: (!local).then(|| m.name.clone()),
+            peer_url: peer.clone(),
+            client_url: m.endpoint.clone(),
+            data_dir: data_dir.to_path_buf(),
+            manifests: manifests.to_path_buf(),
+        });
+    }
+    if out.is_empty() {
+        return Err("no voting member is known: give --member".into());
+    }
+    Ok(out)
+}
+
 /// Everything the restore plan is made from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RestoreSpec {

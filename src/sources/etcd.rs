@@ -53,6 +53,8 @@ struct KnownMember {
     name: String,
     id: u64,
     endpoint: String,
+    /// From the member list; empty for a member known only from the options.
+    peer_urls: Vec<String>,
     is_learner: bool,
 }
 
@@ -63,6 +65,7 @@ impl KnownMember {
             name,
             id: 0,
             endpoint: endpoint.to_string(),
+            peer_urls: Vec::new(),
             is_learner: false,
         }
     }
@@ -214,6 +217,7 @@ impl EtcdProber {
                         name: member.name,
                         id: member.id,
                         endpoint: member.endpoint,
+                        peer_urls: member.peer_urls,
                         is_learner: member.is_learner,
                         status: probe.status,
                         health: probe.health,
@@ -224,6 +228,7 @@ impl EtcdProber {
                     name: member.name,
                     id: member.id,
                     endpoint: member.endpoint,
+                    peer_urls: member.peer_urls,
                     is_learner: member.is_learner,
                     status: None,
                     health: None,
@@ -326,6 +331,7 @@ impl EtcdProber {
                 name,
                 id: m.id(),
                 endpoint: endpoint.clone(),
+                peer_urls: m.peer_urls().to_vec(),
                 is_learner: m.is_learner(),
             });
         }

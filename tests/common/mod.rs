@@ -20,6 +20,7 @@ pub fn member(name: &str, id: u64, healthy: bool, leader: u64) -> MemberObservat
         name: name.into(),
         id,
         endpoint: format!("http://127.0.0.1:{}", 2378 + id),
+        peer_urls: vec![format!("http://127.0.0.1:{}", 2478 + id)],
         is_learner: false,
         status: healthy.then(|| MemberStatus {
             leader,
