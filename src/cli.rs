@@ -862,6 +862,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         tx.clone(),
     );
     runner.kube_user = crate::runbook::cli::kube_user(&settings);
+    runner.kube = Some(settings.kube.clone());
     let mut terminal = ratatui::init();
     tasks.push(tokio::spawn(forward_terminal_events(
         settings.keymap.clone(),

@@ -248,7 +248,8 @@ async fn execute(
     let report = if args.print_only {
         run.with(PrintOnly, rb, &mut operator).await
     } else {
-        let live = LiveExecutor::new(&settings.etcd.tls, state_dir)?;
+        let live =
+            LiveExecutor::new(&settings.etcd.tls, state_dir)?.with_kube(settings.kube.clone());
         run.with(live, rb, &mut operator).await
     };
     match report {

@@ -592,6 +592,40 @@ mod tests {
         assert!(err.to_string().contains("the plan changed"), "{err}");
     }
 
+    /// What a kha killed in step 2 leaves: confirmed, step 1 done, step 2 started and
+    /// nothing after. Resuming starts at step 2 again.
+    #[test]
+    fn a_killed_run_resumes_at_the_step_it_was_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::in_dir(dir.path());
+        let record = |event, step: Option<usize>| AuditRecord {
+            at: audit::now_rfc3339(),
+            run: "killed".into(),
+            os_user: "oncall".into(),
+            kube_user: None,
+            cluster: "prod".into(),
+            runbook: "test.rolling".into(),
+            event,
+            step,
+            title: step.map(|n| format!("step on m{n}")),
+            operation: None,
+            result: None,
+            duration_ms: None,
+        };
+        for (event, step) in [
+            (AuditEvent::Confirmed, None),
+            (AuditEvent::StepStarted, Some(1)),
+            (AuditEvent::StepSucceeded, Some(1)),
+            (AuditEvent::StepStarted, Some(2)),
+        ] {
+            log.append(&record(event, step)).unwrap();
+        }
+        assert_eq!(
+            resume_point(&log, "test.rolling", "prod").unwrap(),
+            Some(("killed".to_string(), 2))
+        );
+    }
+
     #[tokio::test]
     async fn destructive_plans_need_the_cluster_name_and_read_only_refuses() {
         let dir = tempfile::tempdir().unwrap();

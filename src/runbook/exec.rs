@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Operation, Verification};
 use crate::sources::etcd::{EtcdTlsFiles, describe, load_tls};
+use crate::sources::kube::KubeSourceConfig;
 
 /// What a step produced: one summary line and any output worth showing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -54,12 +55,14 @@ impl Executor for PrintOnly {
     }
 }
 
-/// The real thing: etcd RPCs, local and ssh argv.
+/// The real thing: etcd RPCs, Kubernetes requests, local and ssh argv.
 pub struct LiveExecutor {
     tls: Option<TlsOptions>,
     timeout: Duration,
     /// Where ssh keeps its shared connections (ControlPath).
     ssh_control_dir: PathBuf,
+    /// The Kubernetes API, when a kubeconfig is configured.
+    kube: Option<KubeSourceConfig>,
 }
 
 impl LiveExecutor {
@@ -68,7 +71,55 @@ impl LiveExecutor {
             tls: load_tls(tls)?,
             timeout: Duration::from_secs(10),
             ssh_control_dir,
+            kube: None,
         })
+    }
+
+    /// Kubernetes operations go through this kubeconfig (TLS verified).
+    pub fn with_kube(mut self, kube: KubeSourceConfig) -> Self {
+        self.kube = kube.is_configured().then_some(kube);
+        self
+    }
+
+    async fn kube_patch(
+        &self,
+        (group, version, kind, plural): &(String, String, String, String),
+        namespace: Option<&str>,
+        name: &str,
+        patch: &str,
+    ) -> Result<StepOutput> {
+        let config = self
+            .kube
+            .as_ref()
+            .ok_or_else(|| eyre!("no kubeconfig: set KUBECONFIG or --kubeconfig"))?;
+        let source = config
+            .kubeconfig
+            .as_ref()
+            .ok_or_else(|| eyre!("no kubeconfig: set KUBECONFIG or --kubeconfig"))?;
+        let conn = crate::sources::kube::client::connect(source, config.context.as_deref()).await?;
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+        let resource = kube::api::ApiResource::from_gvk_with_plural(&gvk, plural);
+        let api: kube::Api<kube::api::DynamicObject> = match namespace {
+            Some(ns) => kube::Api::namespaced_with(conn.client, ns, &resource),
+            None => kube::Api::all_with(conn.client, &resource),
+        };
+        let body: serde_json::Value =
+            serde_json::from_str(patch).wrap_err("the patch is not JSON")?;
+        let patched = tokio::time::timeout(
+            self.timeout,
+            api.patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(&body),
+            ),
+        )
+        .await
+        .map_err(|_| eyre!("the API server did not answer within {:?}", self.timeout))?
+        .map_err(|e| eyre!("PATCH {plural} {name}: {e}"))?;
+        Ok(StepOutput::said(format!(
+            "{kind} {name} patched (resourceVersion {})",
+            patched.metadata.resource_version.unwrap_or_default()
+        )))
     }
 
     async fn etcd(&self, endpoint: &str) -> Result<Client> {
@@ -207,6 +258,15 @@ impl Executor for LiveExecutor {
         match op {
             Operation::Nothing { reason } => {
                 Ok(StepOutput::said(format!("nothing to do: {reason}")))
+            }
+            Operation::KubeMergePatch {
+                resource,
+                namespace,
+                name,
+                patch,
+            } => {
+                self.kube_patch(resource, namespace.as_deref(), name, patch)
+                    .await
             }
             Operation::EtcdSnapshotSave { endpoint, path } => self.snapshot(endpoint, path).await,
             Operation::EtcdMoveLeader {

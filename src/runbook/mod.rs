@@ -76,6 +76,15 @@ pub enum Operation {
     EtcdDisarmNospace { endpoint: String },
     /// Nothing to do (the plan keeps the step so step numbers stay stable).
     Nothing { reason: String },
+    /// A JSON merge patch of one Kubernetes object (e.g. `spec.unschedulable`).
+    KubeMergePatch {
+        /// `(group, version, kind, plural)`; the group is empty for the core API.
+        resource: (String, String, String, String),
+        namespace: Option<String>,
+        name: String,
+        /// The patch, as JSON text.
+        patch: String,
+    },
     /// A program, run with these exact arguments (never through a shell), on this
     /// machine or on `host` over ssh.
     Argv {
@@ -109,6 +118,24 @@ impl Operation {
                 format!("etcd Maintenance.Alarm DEACTIVATE NOSPACE at {endpoint}")
             }
             Operation::Nothing { reason } => format!("nothing: {reason}"),
+            Operation::KubeMergePatch {
+                resource,
+                namespace,
+                name,
+                patch,
+            } => {
+                let (group, _, _, plural) = resource;
+                let qualified = if group.is_empty() {
+                    plural.clone()
+                } else {
+                    format!("{plural}.{group}")
+                };
+                let target = match namespace {
+                    Some(ns) => format!("{qualified} {ns}/{name}"),
+                    None => format!("{qualified} {name}"),
+                };
+                format!("kube PATCH (merge) {target}: {patch}")
+            }
             Operation::Argv { host, argv } => {
                 let cmd = argv
                     .iter()
@@ -130,6 +157,7 @@ impl Operation {
             | Operation::EtcdDefragment { .. }
             | Operation::EtcdCompact { .. }
             | Operation::EtcdDisarmNospace { .. }
+            | Operation::KubeMergePatch { .. }
             | Operation::Argv { .. } => true,
         }
     }

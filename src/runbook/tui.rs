@@ -28,6 +28,8 @@ pub struct RunbookRunner {
     pub active: Arc<Mutex<Option<ActiveRun>>>,
     /// The kubeconfig identity, for the audit records.
     pub kube_user: Option<String>,
+    /// The Kubernetes API for runbooks that patch objects.
+    pub kube: Option<crate::sources::kube::KubeSourceConfig>,
 }
 
 /// Handles on a running runbook.
@@ -51,6 +53,7 @@ impl RunbookRunner {
             tx,
             active: Arc::new(Mutex::new(None)),
             kube_user: None,
+            kube: None,
         }
     }
 
@@ -189,8 +192,11 @@ async fn run(
         {
             let tx = runner.tx.clone();
             let result = async {
-                let executor = LiveExecutor::new(&runner.etcd_tls, runner.state_dir.clone())
+                let mut executor = LiveExecutor::new(&runner.etcd_tls, runner.state_dir.clone())
                     .map_err(|e| format!("{e:#}"))?;
+                if let Some(kube) = runner.kube.clone() {
+                    executor = executor.with_kube(kube);
+                }
                 let mut engine = Engine {
                     executor,
                     audit: AuditLog::in_dir(&runner.state_dir),
