@@ -303,3 +303,41 @@ fn the_overlay_asks_after_a_failed_step() {
     assert_eq!(key(&mut s, "c"), vec![Effect::CancelRunbook]);
     assert!(screen(&s, 100, 30).contains("cancelling"));
 }
+
+#[test]
+fn restore_from_the_pane_uses_the_newest_snapshot_and_the_member_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = state_with(Some(observation(Scenario::Healthy)));
+    s.snapshot_dir = dir.path().to_path_buf();
+    update(&mut s, Msg::Action(Action::PaneEtcd));
+    key(&mut s, "r");
+    for _ in 0..4 {
+        key(&mut s, "down");
+    }
+    // No snapshot yet: said, and the menu stays.
+    key(&mut s, "enter");
+    assert!(matches!(
+        s.runbook,
+        Some(RunbookScreen::Menu { selected: 4 })
+    ));
+    assert!(screen(&s, 120, 30).contains("no snapshot in"));
+    std::fs::write(dir.path().join("older.db"), b"x").unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(dir.path().join("newest.db"), b"x").unwrap();
+    key(&mut s, "enter");
+    match &s.runbook {
+        Some(RunbookScreen::Preview { runbook, .. }) => {
+            assert_eq!(runbook.id, "etcd.restore");
+            assert_eq!(runbook.risk(), Risk::Destructive);
+            let plan = kha::runbook::plan::markdown(runbook);
+            assert!(plan.contains("newest.db"), "{plan}");
+            assert!(
+                plan.contains("--initial-cluster=etcd-a=http://127.0.0.1:2479,"),
+                "{plan}"
+            );
+            assert!(plan.contains("on etcd-b over ssh"), "{plan}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(screen(&s, 120, 30).contains("type the cluster name (prod-eu)"));
+}

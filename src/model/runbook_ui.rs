@@ -7,14 +7,15 @@ use std::path::PathBuf;
 
 use super::{Effect, PaneId, State};
 use crate::runbook::engine::Decision;
-use crate::runbook::{Risk, Runbook, etcd, plan};
+use crate::runbook::{Risk, Runbook, etcd, plan, restore};
 
 /// The etcd pane's runbooks, in menu order.
-pub const ETCD_MENU: [&str; 4] = [
+pub const ETCD_MENU: [&str; 5] = [
     "Save a snapshot",
     "Move the leader to the selected member",
     "Defragment every member (leader last)",
     "Recover from a NOSPACE alarm",
+    "Restore every member from the newest snapshot (kubeadm)",
 ];
 
 /// Where the overlay is.
@@ -79,8 +80,54 @@ fn plan_entry(state: &State, i: usize) -> Result<Runbook, String> {
             etcd::move_leader(cluster, obs, &to)
         }
         2 => etcd::defrag(cluster, obs),
-        _ => etcd::recover_nospace(cluster, obs),
+        3 => etcd::recover_nospace(cluster, obs),
+        _ => restore_newest(state, obs)?,
     })
+}
+
+/// The kubeadm restore from the newest snapshot in the snapshot dir, members from the
+/// live member list (data dir `/var/lib/etcd`, manifests `/etc/kubernetes/manifests`,
+/// reached over ssh by member name; the CLI takes other layouts).
+fn restore_newest(
+    state: &State,
+    obs: &crate::model::etcd::EtcdObservation,
+) -> Result<Runbook, String> {
+    let newest = std::fs::read_dir(&state.snapshot_dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "db"))
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, p)| p)
+        .ok_or_else(|| {
+            format!(
+                "no snapshot in {}: save one first (or use kha etcd restore --snapshot FILE)",
+                state.snapshot_dir.display()
+            )
+        })?;
+    let members = restore::members_from_observation(
+        obs,
+        std::path::Path::new("/var/lib/etcd"),
+        std::path::Path::new("/etc/kubernetes/manifests"),
+        false,
+    )?;
+    let version = obs
+        .members
+        .iter()
+        .find_map(|m| m.status.as_ref().map(|s| s.version.clone()));
+    let mut safety = newest.clone().into_os_string();
+    safety.push(".pre-restore");
+    let spec = restore::RestoreSpec {
+        snapshot: newest,
+        members,
+        token: "kha-restored".into(),
+        suffix: "kha-restore".into(),
+        tool: restore::RestoreTool::for_version(version.as_deref()),
+        safety_snapshot: PathBuf::from(safety),
+    };
+    Ok(restore::restore(&state.cluster, obs, &spec))
 }
 
 /// A key while the overlay is open (it takes every key).
