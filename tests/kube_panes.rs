@@ -490,6 +490,12 @@ async fn ceph_velero_and_rollouts_panes_from_the_watched_lab() {
         fed.complete().await;
         let s = &mut fed.state;
         assert!(s.custom_present(pane), "{scenario:?} {pane:?}");
+        if pane == PaneId::Rollouts {
+            // The watched canary ReplicaSets give the actual weight, as the CLI computes it.
+            let row = &s.rollouts().rollouts[0];
+            assert!(row.actual_weight.is_some(), "{row:?}");
+            assert!(!text(&draw(s, 160, 48)).contains("25/?"));
+        }
         assert_eq!(s.custom_health(pane), health, "{scenario:?} {pane:?}");
         assert!(s.overall() >= health, "the pane counts towards overall");
         if health > Health::Ok {

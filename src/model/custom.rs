@@ -38,9 +38,13 @@ pub fn velero_view(kube: &KubeState, now: SystemTime) -> velero::VeleroView {
 }
 
 pub fn rollouts_view(kube: &KubeState, now: SystemTime) -> rollouts::RolloutsView {
-    rollouts::derive(
-        objects(kube, CustomKind::Rollout),
-        objects(kube, CustomKind::AnalysisRun),
+    rollouts::derive_with(
+        &rollouts::RolloutSources {
+            rollouts: objects(kube, CustomKind::Rollout),
+            analysis_runs: objects(kube, CustomKind::AnalysisRun),
+            replica_sets: objects(kube, CustomKind::RolloutReplicaSet),
+            error_rates: &[],
+        },
         now,
     )
 }

@@ -25,10 +25,12 @@ pub enum CustomKind {
     VeleroRestore,
     Rollout,
     AnalysisRun,
+    /// The ReplicaSets Argo Rollouts manages (the canary's actual weight).
+    RolloutReplicaSet,
 }
 
 impl CustomKind {
-    pub const ALL: [CustomKind; 8] = [
+    pub const ALL: [CustomKind; 9] = [
         CustomKind::CephCluster,
         CustomKind::CephMonEndpoints,
         CustomKind::VeleroBackup,
@@ -37,6 +39,7 @@ impl CustomKind {
         CustomKind::VeleroRestore,
         CustomKind::Rollout,
         CustomKind::AnalysisRun,
+        CustomKind::RolloutReplicaSet,
     ];
 
     /// `(group, version, kind, plural)`.
@@ -55,6 +58,16 @@ impl CustomKind {
             CustomKind::VeleroRestore => ("velero.io", "v1", "Restore", "restores"),
             CustomKind::Rollout => ("argoproj.io", "v1alpha1", "Rollout", "rollouts"),
             CustomKind::AnalysisRun => ("argoproj.io", "v1alpha1", "AnalysisRun", "analysisruns"),
+            CustomKind::RolloutReplicaSet => ("apps", "v1", "ReplicaSet", "replicasets"),
+        }
+    }
+
+    /// Watched by label only: the ReplicaSets a Rollout owns carry its pod template
+    /// hash label, so no other ReplicaSet of the cluster is listed.
+    pub fn label_selector(self) -> Option<&'static str> {
+        match self {
+            CustomKind::RolloutReplicaSet => Some("rollouts-pod-template-hash"),
+            _ => None,
         }
     }
 
@@ -91,7 +104,9 @@ impl CustomKind {
             | CustomKind::VeleroSchedule
             | CustomKind::VeleroStorageLocation
             | CustomKind::VeleroRestore => PaneId::Velero,
-            CustomKind::Rollout | CustomKind::AnalysisRun => PaneId::Rollouts,
+            CustomKind::Rollout | CustomKind::AnalysisRun | CustomKind::RolloutReplicaSet => {
+                PaneId::Rollouts
+            }
         }
     }
 

@@ -149,6 +149,10 @@ async fn discover(client: &Client, kind: CustomKind) -> Result<ApiResource, Avai
     if group.is_empty() {
         return Ok(ApiResource::erase::<ConfigMap>(&()));
     }
+    if kind == CustomKind::RolloutReplicaSet {
+        // Built in: no discovery needed.
+        return Ok(ApiResource::erase::<k8s_openapi::api::apps::v1::ReplicaSet>(&()));
+    }
     let gvk = GroupVersionKind::gvk(group, version, kind_name);
     match discovery::pinned_kind(client, &gvk).await {
         Ok((resource, _)) => Ok(resource),
@@ -197,6 +201,9 @@ async fn custom(client: Client, kind: CustomKind, tx: mpsc::Sender<Msg>) {
         let mut config = watcher::Config::default();
         if let Some(name) = kind.object_name() {
             config = config.fields(&format!("metadata.name={name}"));
+        }
+        if let Some(labels) = kind.label_selector() {
+            config = config.labels(labels);
         }
         let spec = FeedSpec {
             api,
