@@ -520,6 +520,42 @@ async fn ceph_velero_and_rollouts_panes_from_the_watched_lab() {
             }
             assert!(screen.contains(pane.title()), "{screen}");
         }
+        // Enter opens the selected row's detail in a popup (a healthy Ceph has no
+        // checks to select); Esc closes it first.
+        let has_rows = !(pane == PaneId::Ceph && scenario == Scenario::Healthy);
+        update(s, Msg::Action(Action::Open));
+        let popup = text(&draw(s, 160, 48));
+        assert_eq!(
+            popup.contains("detail · Esc closes"),
+            has_rows,
+            "{scenario:?} {pane:?}: {popup}"
+        );
+        if has_rows {
+            update(s, Msg::Action(Action::Back));
+        }
+        assert_eq!(s.screen, Screen::Pane(pane));
+        assert!(!text(&draw(s, 160, 48)).contains("detail · Esc closes"));
+        // S sorts by the pane's columns, named in the title.
+        update(s, Msg::Action(Action::Sort));
+        assert!(
+            text(&draw(s, 160, 48)).contains(" · by "),
+            "{scenario:?} {pane:?}"
+        );
+        // A filter that matches nothing leaves nothing to move over.
+        let view = match pane {
+            PaneId::Ceph => &mut s.ceph_view,
+            PaneId::Velero => &mut s.velero_view,
+            _ => &mut s.rollouts_view,
+        };
+        view.filter = "no-such-row".into();
+        update(s, Msg::Action(Action::Down));
+        let view = match pane {
+            PaneId::Ceph => &mut s.ceph_view,
+            PaneId::Velero => &mut s.velero_view,
+            _ => &mut s.rollouts_view,
+        };
+        assert_eq!(view.selected, 0);
+        view.filter.clear();
         // The filter narrows the pane's rows and Esc clears it.
         update(s, Msg::Action(Action::Filter));
         let view = match pane {

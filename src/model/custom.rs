@@ -12,6 +12,23 @@ use super::kube::{Availability, CustomKind, KubeState};
 use super::velero::{VeleroObjects, VeleroSettings};
 use super::{PaneId, State, ceph, rollouts, velero};
 
+/// Sort columns of the Ceph checks, besides the pane's own order (worst first).
+pub const CEPH_SORTS: [&str; 2] = ["check", "severity"];
+/// Sort columns of the Velero backups, besides the pane's own order (newest first).
+pub const VELERO_SORTS: [&str; 3] = ["phase", "schedule", "name"];
+/// Sort columns of the rollouts, besides the pane's own order.
+pub const ROLLOUT_SORTS: [&str; 2] = ["phase", "name"];
+
+/// How many orders `S` cycles through on a custom pane (its own, then each column).
+pub fn sort_orders(pane: PaneId) -> usize {
+    1 + match pane {
+        PaneId::Ceph => CEPH_SORTS.len(),
+        PaneId::Velero => VELERO_SORTS.len(),
+        PaneId::Rollouts => ROLLOUT_SORTS.len(),
+        _ => 0,
+    }
+}
+
 /// The custom-resource panes, in tile order.
 pub const PANES: [PaneId; 3] = [PaneId::Ceph, PaneId::Velero, PaneId::Rollouts];
 
@@ -117,14 +134,60 @@ impl State {
         super::pane_health(true, stale, &self.custom_findings(pane)).max(health)
     }
 
-    /// Rows the pane lists (before its filter; the pane clamps the selection to what
-    /// the filter leaves).
+    /// Rows the pane lists after its filter (what the selection moves over).
     pub(super) fn custom_rows(&self, pane: PaneId) -> usize {
-        match pane {
-            PaneId::Ceph => self.ceph().clusters.iter().map(|c| c.checks.len()).sum(),
-            PaneId::Velero => self.velero().backups.len(),
-            PaneId::Rollouts => self.rollouts().rollouts.len(),
-            _ => 0,
-        }
+        let (filter, texts): (&str, Vec<String>) = match pane {
+            PaneId::Ceph => (
+                &self.ceph_view.filter,
+                self.ceph()
+                    .clusters
+                    .iter()
+                    .flat_map(|c| c.checks.iter().map(ceph_search_text))
+                    .collect(),
+            ),
+            PaneId::Velero => (
+                &self.velero_view.filter,
+                self.velero()
+                    .backups
+                    .iter()
+                    .map(backup_search_text)
+                    .collect(),
+            ),
+            PaneId::Rollouts => (
+                &self.rollouts_view.filter,
+                self.rollouts()
+                    .rollouts
+                    .iter()
+                    .map(rollout_search_text)
+                    .collect(),
+            ),
+            _ => return 0,
+        };
+        texts.iter().filter(|t| filter_matches(filter, t)).count()
     }
+}
+
+/// What a `/` filter searches in a Ceph health check.
+pub fn ceph_search_text(k: &ceph::CephCheck) -> String {
+    format!("{} {} {}", k.name, k.severity, k.message)
+}
+
+/// What a `/` filter searches in a Velero backup.
+pub fn backup_search_text(b: &velero::BackupRow) -> String {
+    format!(
+        "{} {} {}",
+        b.name,
+        b.phase_word(),
+        b.schedule.as_deref().unwrap_or("")
+    )
+}
+
+/// What a `/` filter searches in a rollout.
+pub fn rollout_search_text(r: &rollouts::RolloutRow) -> String {
+    format!("{}/{} {}", r.namespace, r.name, r.phase)
+}
+
+/// Case-insensitive substring; an empty filter matches everything.
+pub fn filter_matches(filter: &str, text: &str) -> bool {
+    filter.is_empty() || text.to_lowercase().contains(&filter.to_lowercase())
 }

@@ -674,6 +674,9 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             let columns = match state.screen {
                 Screen::Pane(PaneId::ControlPlane) => control_plane::SORTS.len(),
                 Screen::Pane(PaneId::GpuNodes) => gpu::SORTS.len(),
+                Screen::Pane(p @ (PaneId::Ceph | PaneId::Velero | PaneId::Rollouts)) => {
+                    custom::sort_orders(p)
+                }
                 _ => 0,
             };
             if let Some(v) = state.table_view_mut() {

@@ -33,19 +33,30 @@ pub fn visible_checks<'v>(
     view: &'v CephView,
     cursor: &PaneCursor,
 ) -> Vec<(&'v CephClusterRow, &'v CephCheck)> {
-    view.clusters
+    let mut rows: Vec<(&CephClusterRow, &CephCheck)> = view
+        .clusters
         .iter()
         .flat_map(|c| c.checks.iter().map(move |k| (c, k)))
-        .filter(|(_, k)| cursor.matches(&format!("{} {} {}", k.name, k.severity, k.message)))
-        .collect()
+        .filter(|(_, k)| cursor.matches(&crate::model::custom::ceph_search_text(k)))
+        .collect();
+    parts::sort_rows(
+        &mut rows,
+        cursor,
+        &[
+            |(_, k): &(&CephClusterRow, &CephCheck)| k.name.clone(),
+            |(_, k): &(&CephClusterRow, &CephCheck)| k.severity.clone(),
+        ],
+    );
+    rows
 }
 
 impl Widget for CephPane<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         let theme = self.theme;
         let health = self.view.health();
+        let title = parts::titled("Ceph", self.cursor, &crate::model::custom::CEPH_SORTS);
         let block = pane_block(
-            "Ceph",
+            &title,
             health,
             self.freshness,
             self.cursor.filter.as_deref(),
@@ -242,7 +253,7 @@ fn head_lines(c: &CephClusterRow, clusters: usize, theme: &Theme) -> Vec<Line<'s
     lines
 }
 
-fn detail_lines(c: &CephClusterRow, k: &CephCheck, theme: &Theme) -> Vec<Line<'static>> {
+pub fn detail_lines(c: &CephClusterRow, k: &CephCheck, theme: &Theme) -> Vec<Line<'static>> {
     vec![
         Line::from(vec![
             Span::styled(format!("{} ", k.name), theme.accent),

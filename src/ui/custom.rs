@@ -5,7 +5,7 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph, Widget, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
 use super::ceph::parts::{Freshness, PaneCursor};
 use super::{ceph, rollouts, velero};
@@ -25,6 +25,8 @@ fn cursor(v: &TableView) -> PaneCursor {
         selected: v.selected,
         offset: v.offset,
         filter: (!v.filter.is_empty()).then(|| v.filter.clone()),
+        sort: v.sort,
+        descending: v.descending,
     }
 }
 
@@ -76,39 +78,80 @@ impl Widget for CustomPane<'_> {
         }
         let (age, stale) = state.custom_freshness(pane);
         let freshness = Freshness { age, stale };
-        match pane {
+        // The selected row's full detail, for the popup (Enter).
+        let (detail, popup): (Vec<Line<'static>>, bool) = match pane {
             PaneId::Ceph => {
                 let view = state.ceph();
+                let c = cursor(&state.ceph_view);
                 ceph::CephPane {
                     view: &view,
                     theme,
-                    cursor: &cursor(&state.ceph_view),
+                    cursor: &c,
                     freshness,
                 }
-                .render(area, buf)
+                .render(area, buf);
+                let rows = ceph::visible_checks(&view, &c);
+                let detail = selected(&rows, c.selected)
+                    .map(|(cl, k)| ceph::detail_lines(cl, k, theme))
+                    .unwrap_or_default();
+                (detail, state.ceph_view.detail_open)
             }
             PaneId::Velero => {
                 let view = state.velero();
+                let c = cursor(&state.velero_view);
                 velero::VeleroPane {
                     view: &view,
                     theme,
-                    cursor: &cursor(&state.velero_view),
+                    cursor: &c,
                     freshness,
                 }
-                .render(area, buf)
+                .render(area, buf);
+                let rows = velero::visible_backups(&view, &c);
+                let detail = selected(&rows, c.selected)
+                    .map(|b| velero::detail_lines(b, theme))
+                    .unwrap_or_default();
+                (detail, state.velero_view.detail_open)
             }
             _ => {
                 let view = state.rollouts();
+                let c = cursor(&state.rollouts_view);
                 rollouts::RolloutsPane {
                     view: &view,
                     theme,
-                    cursor: &cursor(&state.rollouts_view),
+                    cursor: &c,
                     freshness,
                 }
-                .render(area, buf)
+                .render(area, buf);
+                let rows = rollouts::visible_rollouts(&view, &c);
+                let detail = selected(&rows, c.selected)
+                    .map(|r| rollouts::detail_lines(r, theme))
+                    .unwrap_or_default();
+                (detail, state.rollouts_view.detail_open)
             }
+        };
+        if popup && !detail.is_empty() {
+            let w = area.width.saturating_sub(6).max(20);
+            let h = (detail.len() as u16 + 4)
+                .min(area.height.saturating_sub(2))
+                .max(5);
+            let popup_area = super::centered(area, w, h);
+            Clear.render(popup_area, buf);
+            Paragraph::new(detail)
+                .wrap(Wrap { trim: false })
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .border_style(theme.focus)
+                        .title(Span::styled(" detail · Esc closes ", theme.title)),
+                )
+                .render(popup_area, buf);
         }
     }
+}
+
+/// The selected row (the selection clamped to what the filter leaves).
+fn selected<T>(rows: &[T], index: usize) -> Option<&T> {
+    rows.get(index.min(rows.len().saturating_sub(1)))
 }
 
 /// The tile body of a pane whose watch has listed.

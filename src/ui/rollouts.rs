@@ -25,10 +25,20 @@ pub struct RolloutsPane<'a> {
 
 /// The rollouts that pass the cursor's filter (namespace/name, phase).
 pub fn visible_rollouts<'v>(view: &'v RolloutsView, cursor: &PaneCursor) -> Vec<&'v RolloutRow> {
-    view.rollouts
+    let mut rows: Vec<&RolloutRow> = view
+        .rollouts
         .iter()
-        .filter(|r| cursor.matches(&format!("{}/{} {}", r.namespace, r.name, r.phase)))
-        .collect()
+        .filter(|r| cursor.matches(&crate::model::custom::rollout_search_text(r)))
+        .collect();
+    super::ceph::parts::sort_rows(
+        &mut rows,
+        cursor,
+        &[
+            |r: &&RolloutRow| r.phase.clone(),
+            |r: &&RolloutRow| r.name.clone(),
+        ],
+    );
+    rows
 }
 
 /// `25/20` (set/actual), `25/?` when the actual weight is unknown, `-` for blue-green.
@@ -55,8 +65,13 @@ impl Widget for RolloutsPane<'_> {
         let theme = self.theme;
         let view = self.view;
         let health = view.health();
-        let block = pane_block(
+        let title = super::ceph::parts::titled(
             "Rollouts",
+            self.cursor,
+            &crate::model::custom::ROLLOUT_SORTS,
+        );
+        let block = pane_block(
+            &title,
             health,
             self.freshness,
             self.cursor.filter.as_deref(),
@@ -178,7 +193,7 @@ impl RolloutsPane<'_> {
     }
 }
 
-fn detail_lines(r: &RolloutRow, theme: &Theme) -> Vec<Line<'static>> {
+pub fn detail_lines(r: &RolloutRow, theme: &Theme) -> Vec<Line<'static>> {
     let mut head = vec![
         Span::styled(format!("{}/{} ", r.namespace, r.name), theme.accent),
         Span::styled(r.phase.clone(), health_style(theme, r.phase_health())),

@@ -26,17 +26,21 @@ pub struct VeleroPane<'a> {
 
 /// The backups that pass the cursor's filter (name, phase, schedule), newest first.
 pub fn visible_backups<'v>(view: &'v VeleroView, cursor: &PaneCursor) -> Vec<&'v BackupRow> {
-    view.backups
+    let mut rows = view
+        .backups
         .iter()
-        .filter(|b| {
-            cursor.matches(&format!(
-                "{} {} {}",
-                b.name,
-                b.phase_word(),
-                b.schedule.as_deref().unwrap_or("")
-            ))
-        })
-        .collect()
+        .filter(|b| cursor.matches(&crate::model::custom::backup_search_text(b)))
+        .collect::<Vec<_>>();
+    super::ceph::parts::sort_rows(
+        &mut rows,
+        cursor,
+        &[
+            |b: &&BackupRow| b.phase_word().to_string(),
+            |b: &&BackupRow| b.schedule.clone().unwrap_or_default(),
+            |b: &&BackupRow| b.name.clone(),
+        ],
+    );
+    rows
 }
 
 /// `in 16h`, `DUE 5m`, `paused`, `-`.
@@ -72,8 +76,10 @@ impl Widget for VeleroPane<'_> {
         let theme = self.theme;
         let view = self.view;
         let health = view.health();
+        let title =
+            super::ceph::parts::titled("Velero", self.cursor, &crate::model::custom::VELERO_SORTS);
         let block = pane_block(
-            "Velero",
+            &title,
             health,
             self.freshness,
             self.cursor.filter.as_deref(),
@@ -321,7 +327,7 @@ impl VeleroPane<'_> {
     }
 }
 
-fn detail_lines(b: &BackupRow, theme: &Theme) -> Vec<Line<'static>> {
+pub fn detail_lines(b: &BackupRow, theme: &Theme) -> Vec<Line<'static>> {
     let mut first = vec![
         Span::styled(format!("{} ", b.name), theme.accent),
         Span::styled(b.phase_word().to_string(), health_style(theme, b.health())),

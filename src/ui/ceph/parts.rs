@@ -23,6 +23,9 @@ pub struct PaneCursor {
     pub offset: usize,
     /// Case-insensitive substring; `None` or empty shows every row.
     pub filter: Option<String>,
+    /// Sort column: 0 keeps the pane's own order, others index its sort names.
+    pub sort: usize,
+    pub descending: bool,
 }
 
 impl PaneCursor {
@@ -49,10 +52,7 @@ impl PaneCursor {
 
     /// Whether a row whose searchable text is `haystack` passes the filter.
     pub fn matches(&self, haystack: &str) -> bool {
-        match self.filter.as_deref() {
-            None | Some("") => true,
-            Some(f) => haystack.to_lowercase().contains(&f.to_lowercase()),
-        }
+        crate::model::custom::filter_matches(self.filter.as_deref().unwrap_or(""), haystack)
     }
 
     /// The selection clamped to `rows`.
@@ -85,6 +85,29 @@ pub struct Freshness {
     pub age: Option<Duration>,
     /// Whether the watch has been down longer than the stale threshold.
     pub stale: bool,
+}
+
+/// Orders `rows` by the cursor's sort column (`keys[sort - 1]`; 0 keeps them as they
+/// are), reversed when descending.
+pub fn sort_rows<T>(rows: &mut [T], cursor: &PaneCursor, keys: &[fn(&T) -> String]) {
+    if let Some(key) = cursor.sort.checked_sub(1).and_then(|i| keys.get(i)) {
+        rows.sort_by_cached_key(key);
+    }
+    if cursor.descending {
+        rows.reverse();
+    }
+}
+
+/// The title with the sort named: `Velero · by phase ↓`.
+pub fn titled(title: &str, cursor: &PaneCursor, names: &[&str]) -> String {
+    match cursor.sort.checked_sub(1).and_then(|i| names.get(i)) {
+        Some(n) => format!(
+            "{title} · by {n}{}",
+            if cursor.descending { " ↓" } else { "" }
+        ),
+        None if cursor.descending => format!("{title} · reversed"),
+        None => title.to_string(),
+    }
 }
 
 /// The pane's frame: ` Ceph  WARN  · updated 3s ago `, border in the health colour.
