@@ -3,9 +3,9 @@
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Widget};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, Widget};
 
-use super::{health_style, short_age};
+use super::health_style;
 use crate::config::theme::Theme;
 use crate::model::State;
 use crate::model::etcd::human_bytes;
@@ -22,26 +22,13 @@ impl Widget for EtcdPane<'_> {
         let now = self.state.now;
         let theme = self.theme;
         let health = etcd.health(now);
-        let age = match etcd.age(now) {
-            Some(a) if etcd.is_stale(now) => format!(" · STALE: updated {} ago ", short_age(a)),
-            Some(a) => format!(" · updated {} ago ", short_age(a)),
-            None => " · connecting… ".to_string(),
-        };
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(health_style(theme, health))
-            .title(Line::from(vec![
-                Span::styled(" etcd quorum ", theme.title),
-                Span::styled(format!(" {} ", health.label()), health_style(theme, health)),
-                Span::styled(
-                    age,
-                    if etcd.is_stale(now) {
-                        theme.warn
-                    } else {
-                        theme.muted
-                    },
-                ),
-            ]));
+        let block = super::pane_frame(
+            "etcd quorum",
+            health,
+            (etcd.age(now), etcd.is_stale(now), " · connecting… "),
+            Vec::new(),
+            theme,
+        );
         let inner = block.inner(area);
         block.render(area, buf);
 

@@ -7,9 +7,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{
-    Block, Borders, Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget,
-};
+use ratatui::widgets::{Cell, Paragraph, Row, StatefulWidget, Table, TableState, Widget};
 
 use super::{health_style, short_age};
 use crate::config::theme::Theme;
@@ -51,26 +49,13 @@ impl Widget for LbPane<'_> {
         let now = self.state.now;
         let theme = self.theme;
         let health = lb.health(now);
-        let age = match lb.age(now) {
-            Some(a) if lb.is_stale(now) => format!(" · STALE: updated {} ago ", short_age(a)),
-            Some(a) => format!(" · updated {} ago ", short_age(a)),
-            None => " · connecting… ".to_string(),
-        };
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .border_style(health_style(theme, health))
-            .title(Line::from(vec![
-                Span::styled(" API-server LB ", theme.title),
-                Span::styled(format!(" {} ", health.label()), health_style(theme, health)),
-                Span::styled(
-                    age,
-                    if lb.is_stale(now) {
-                        theme.warn
-                    } else {
-                        theme.muted
-                    },
-                ),
-            ]));
+        let block = super::pane_frame(
+            "API-server LB",
+            health,
+            (lb.age(now), lb.is_stale(now), " · connecting… "),
+            Vec::new(),
+            theme,
+        );
         let inner = block.inner(area);
         block.render(area, buf);
 

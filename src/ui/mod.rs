@@ -21,7 +21,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::Paragraph;
+use ratatui::widgets::{Block, Borders, Paragraph};
 
 use crate::config::keymap::Keymap;
 use crate::config::theme::Theme;
@@ -86,6 +86,32 @@ pub fn health_style(theme: &Theme, health: Health) -> Style {
         Health::Crit => theme.crit,
         Health::Unknown => theme.unknown,
     }
+}
+
+/// A pane's frame: its title, health label and how fresh its data is (`none` when
+/// there is none yet), then `extra`; the border in the health colour.
+pub fn pane_frame<'a>(
+    title: &str,
+    health: Health,
+    (age, stale, none): (Option<Duration>, bool, &str),
+    extra: Vec<Span<'a>>,
+    theme: &Theme,
+) -> Block<'a> {
+    let age = match age {
+        Some(a) if stale => format!(" · STALE: updated {} ago ", short_age(a)),
+        Some(a) => format!(" · updated {} ago ", short_age(a)),
+        None => none.to_string(),
+    };
+    let mut spans = vec![
+        Span::styled(format!(" {title} "), theme.title),
+        Span::styled(format!(" {} ", health.label()), health_style(theme, health)),
+        Span::styled(age, if stale { theme.warn } else { theme.muted }),
+    ];
+    spans.extend(extra);
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(health_style(theme, health))
+        .title(Line::from(spans))
 }
 
 /// "3s", "4m", "2h": compact ages for narrow terminals.

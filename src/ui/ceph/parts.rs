@@ -7,11 +7,11 @@ use std::time::Duration;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders};
+use ratatui::widgets::Block;
 
 use crate::config::theme::Theme;
 use crate::model::finding::{Finding, Health};
-use crate::ui::{health_style, short_age};
+use crate::ui::health_style;
 
 /// Selection, scroll and filter of a pane's main list. The pane owner keeps it (it is
 /// UI state, not domain state) and hands it to the widget by reference.
@@ -118,30 +118,18 @@ pub fn pane_block<'a>(
     filter: Option<&str>,
     theme: &Theme,
 ) -> Block<'a> {
-    let age = match freshness.age {
-        Some(a) if freshness.stale => format!(" · STALE: updated {} ago ", short_age(a)),
-        Some(a) => format!(" · updated {} ago ", short_age(a)),
-        None => " ".to_string(),
-    };
-    let mut spans = vec![
-        Span::styled(format!(" {title} "), theme.title),
-        Span::styled(format!(" {} ", health.label()), health_style(theme, health)),
-        Span::styled(
-            age,
-            if freshness.stale {
-                theme.warn
-            } else {
-                theme.muted
-            },
-        ),
-    ];
-    if let Some(f) = filter.filter(|f| !f.is_empty()) {
-        spans.push(Span::styled(format!("/{f} "), theme.accent));
-    }
-    Block::default()
-        .borders(Borders::ALL)
-        .border_style(health_style(theme, health))
-        .title(Line::from(spans))
+    let extra = filter
+        .filter(|f| !f.is_empty())
+        .map(|f| Span::styled(format!("/{f} "), theme.accent))
+        .into_iter()
+        .collect();
+    crate::ui::pane_frame(
+        title,
+        health,
+        (freshness.age, freshness.stale, " "),
+        extra,
+        theme,
+    )
 }
 
 /// `WARN  message` lines for the findings worse than OK, at most `max`.
