@@ -41,6 +41,7 @@ pub struct Lab {
     kube: KubeApiServer,
     kubeconfig: PathBuf,
     churn: Option<JoinHandle<()>>,
+    controllers: JoinHandle<()>,
     etcd: LabEtcd,
     faults: watch::Sender<Faults>,
     backends: ApiServerBackends,
@@ -91,6 +92,7 @@ impl Lab {
         let kube = KubeApiServer::start(store.clone(), config).await?;
         let kubeconfig = dir.join("kubeconfig");
         kube.write_kubeconfig(&kubeconfig)?;
+        let controllers = super::controllers::spawn(store.clone());
         let churn = (spec.churn > 0.0).then(|| {
             tokio::spawn(churn(
                 topology.clone(),
@@ -106,6 +108,7 @@ impl Lab {
             kube,
             kubeconfig,
             churn,
+            controllers,
             etcd,
             faults,
             backends,
@@ -271,6 +274,7 @@ impl Lab {
         if let Some(churn) = self.churn {
             churn.abort();
         }
+        self.controllers.abort();
         self.kube.shutdown().await;
         self.metrics.shutdown().await;
         self.haproxy.shutdown().await;

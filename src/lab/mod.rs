@@ -6,6 +6,7 @@
 
 pub mod civil;
 pub mod cluster;
+pub mod controllers;
 pub mod control;
 pub mod etcd;
 pub mod etcd_real;

@@ -496,6 +496,12 @@ impl Store {
         })
     }
 
+    /// Every change from now on, as it is committed (the lab's controllers react to
+    /// these). A receiver that falls behind gets `RecvError::Lagged` and should re-list.
+    pub fn changes(&self) -> broadcast::Receiver<Arc<WatchEvent>> {
+        self.shared.events.subscribe()
+    }
+
     /// The oldest resourceVersion a watch or continued list may start from.
     pub(crate) fn oldest_resource_version(&self) -> u64 {
         self.read().oldest_rv
