@@ -11,7 +11,7 @@ use kha::config::keymap::Keymap;
 use kha::config::theme::Theme;
 use kha::lab::etcd_real::RealEtcdCluster;
 use kha::model::runbook_ui::RunbookScreen;
-use kha::model::{Action, Effect, Msg, State, update};
+use kha::model::{Action, Effect, Msg, PaneId, State, update};
 use kha::runbook::Risk;
 use kha::runbook::tui::RunbookRunner;
 use ratatui::Terminal;
@@ -46,7 +46,10 @@ fn defrag_from_the_etcd_pane_needs_y_and_shows_its_progress() {
     key(&mut s, "r");
     assert!(matches!(
         s.runbook,
-        Some(RunbookScreen::Menu { selected: 0 })
+        Some(RunbookScreen::Menu {
+            pane: PaneId::Etcd,
+            selected: 0
+        })
     ));
     assert!(screen(&s, 80, 24).contains("Defragment every member"));
     key(&mut s, "down");
@@ -318,7 +321,10 @@ fn restore_from_the_pane_uses_the_newest_snapshot_and_the_member_list() {
     key(&mut s, "enter");
     assert!(matches!(
         s.runbook,
-        Some(RunbookScreen::Menu { selected: 4 })
+        Some(RunbookScreen::Menu {
+            pane: PaneId::Etcd,
+            selected: 4
+        })
     ));
     assert!(screen(&s, 120, 30).contains("no snapshot in"));
     std::fs::write(dir.path().join("older.db"), b"x").unwrap();

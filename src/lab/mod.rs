@@ -6,8 +6,8 @@
 
 pub mod civil;
 pub mod cluster;
-pub mod controllers;
 pub mod control;
+pub mod controllers;
 pub mod etcd;
 pub mod etcd_real;
 pub mod etcd_sim;

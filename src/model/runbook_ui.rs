@@ -18,10 +18,27 @@ pub const ETCD_MENU: [&str; 5] = [
     "Restore every member from the newest snapshot (kubeadm)",
 ];
 
+/// The runbooks of a pane, in menu order (empty: the pane has none).
+pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
+    match pane {
+        PaneId::Etcd => &ETCD_MENU,
+        _ => &[],
+    }
+}
+
+/// The runbook behind entry `i` of `pane`'s menu, planned from the latest state.
+fn plan_entry(state: &State, pane: PaneId, i: usize) -> Result<Runbook, String> {
+    match pane {
+        PaneId::Etcd => plan_etcd_entry(state, i),
+        _ => Err("this pane has no runbooks".into()),
+    }
+}
+
 /// Where the overlay is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunbookScreen {
     Menu {
+        pane: PaneId,
         selected: usize,
     },
     Preview {
@@ -43,18 +60,18 @@ pub enum RunbookScreen {
     },
 }
 
-/// Opens the menu of the pane on screen (only the etcd pane has runbooks so far).
+/// Opens the menu of the pane on screen, when it has runbooks.
 pub fn open_menu(state: &mut State) {
     match state.screen {
-        super::Screen::Pane(PaneId::Etcd) => {
-            state.runbook = Some(RunbookScreen::Menu { selected: 0 })
+        super::Screen::Pane(pane) if !menu_for(pane).is_empty() => {
+            state.runbook = Some(RunbookScreen::Menu { pane, selected: 0 })
         }
-        _ => state.notice("runbooks: open the etcd pane (e) and press r".into()),
+        _ => state.notice("runbooks: none on this pane; open the etcd pane (e) and press r".into()),
     }
 }
 
-/// The runbook behind menu entry `i`, planned from the latest observation.
-fn plan_entry(state: &State, i: usize) -> Result<Runbook, String> {
+/// The etcd pane's entry `i`, planned from the latest observation.
+fn plan_etcd_entry(state: &State, i: usize) -> Result<Runbook, String> {
     let obs = state
         .etcd
         .last
@@ -146,21 +163,23 @@ fn step(
     key: &str,
 ) -> (Option<RunbookScreen>, Vec<Effect>) {
     match screen {
-        RunbookScreen::Menu { selected } => match key {
+        RunbookScreen::Menu { pane, selected } => match key {
             "esc" | "q" => (None, Vec::new()),
             "up" | "k" => (
                 Some(RunbookScreen::Menu {
+                    pane,
                     selected: selected.saturating_sub(1),
                 }),
                 Vec::new(),
             ),
             "down" | "j" => (
                 Some(RunbookScreen::Menu {
-                    selected: (selected + 1).min(ETCD_MENU.len() - 1),
+                    pane,
+                    selected: (selected + 1).min(menu_for(pane).len().saturating_sub(1)),
                 }),
                 Vec::new(),
             ),
-            "enter" => match plan_entry(state, selected) {
+            "enter" => match plan_entry(state, pane, selected) {
                 Ok(runbook) => (
                     Some(RunbookScreen::Preview {
                         runbook: Box::new(runbook),
@@ -171,10 +190,10 @@ fn step(
                 ),
                 Err(why) => {
                     state.notice(format!("runbook: {why}"));
-                    (Some(RunbookScreen::Menu { selected }), Vec::new())
+                    (Some(RunbookScreen::Menu { pane, selected }), Vec::new())
                 }
             },
-            _ => (Some(RunbookScreen::Menu { selected }), Vec::new()),
+            _ => (Some(RunbookScreen::Menu { pane, selected }), Vec::new()),
         },
         RunbookScreen::Preview {
             runbook,

@@ -9,7 +9,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph, Widget, Wrap};
 
 use crate::config::theme::Theme;
 use crate::model::State;
-use crate::model::runbook_ui::{ETCD_MENU, RunbookScreen, preview_lines};
+use crate::model::runbook_ui::{RunbookScreen, menu_for, preview_lines};
 use crate::runbook::{Risk, plan};
 
 pub struct RunbookOverlay<'a> {
@@ -31,8 +31,8 @@ impl Widget for RunbookOverlay<'_> {
         Clear.render(area, buf);
         let theme = self.theme;
         let (title, body, prompt): (String, Vec<Line>, Line) = match self.screen {
-            RunbookScreen::Menu { selected } => {
-                let lines = ETCD_MENU
+            RunbookScreen::Menu { pane, selected } => {
+                let lines = menu_for(*pane)
                     .iter()
                     .enumerate()
                     .map(|(i, entry)| {
@@ -48,7 +48,7 @@ impl Widget for RunbookOverlay<'_> {
                     })
                     .collect();
                 (
-                    " etcd runbooks ".into(),
+                    format!(" {} runbooks ", pane.title()),
                     lines,
                     Line::from(Span::styled(
                         "Enter: preview the plan · Esc: close",

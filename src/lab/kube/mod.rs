@@ -41,9 +41,9 @@ mod verbs;
 mod watch;
 
 pub use crds::lab_crds;
+pub use events::{EventType, WatchEvent};
 pub use server::KubeApiServer;
 pub use store::{Store, StoreError};
-pub use events::{EventType, WatchEvent};
 
 /// A rule that forbids verbs on a resource (for RBAC tests); `namespace` `None` means in
 /// every namespace and at the cluster scope. `"*"` in `verbs`, `group` or `resource`
