@@ -205,6 +205,8 @@ pub struct Settings {
     /// A bad KPI override or token file (the KPI pane says so; others still run).
     pub prometheus_problem: Option<String>,
     pub read_only: bool,
+    /// The profile's `ssh_command` for runbook steps on hosts (empty: `ssh`).
+    pub ssh_command: Vec<String>,
     pub theme: Theme,
     pub keymap: Keymap,
     pub other_sources: OtherSources,
@@ -300,6 +302,7 @@ impl Settings {
             kube,
             lb_problem,
             read_only: g.read_only || profile.read_only,
+            ssh_command: profile.ssh_command.clone().unwrap_or_default(),
             theme,
             keymap,
             other_sources,
@@ -863,6 +866,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
     );
     runner.kube_user = crate::runbook::cli::kube_user(&settings);
     runner.kube = Some(settings.kube.clone());
+    runner.ssh_command = settings.ssh_command.clone();
     let mut terminal = ratatui::init();
     tasks.push(tokio::spawn(forward_terminal_events(
         settings.keymap.clone(),

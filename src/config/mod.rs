@@ -140,6 +140,10 @@ pub struct ClusterProfile {
     /// Refuse every action for this cluster.
     #[serde(default)]
     pub read_only: bool,
+    /// How runbooks reach control-plane hosts: the ssh program and options, e.g.
+    /// `["ssh", "-F", "/etc/kha/ssh_config"]` or `["ssh", "-J", "bastion"]` (default
+    /// `["ssh"]`, with the user's own ssh config).
+    pub ssh_command: Option<Vec<String>>,
     pub theme: Option<String>,
     pub keymap: Option<String>,
 }
