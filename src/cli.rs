@@ -44,7 +44,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalOpts {
     /// Config file (default: <config dir>/config.toml; see `KHA_CONFIG_DIR`).
     #[arg(long, global = true, env = "KHA_CONFIG")]
@@ -132,6 +132,15 @@ pub enum Command {
     },
     /// The audit log of runbooks run from this machine.
     Audit(crate::runbook::cli::AuditArgs),
+    /// Every path kha uses (config, themes, keymaps, state, audit log, snapshots) and
+    /// what the chosen profile points at.
+    Info,
+    /// Check the config file, every profile and every user theme and keymap; exit 1 on
+    /// any problem.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -454,9 +463,26 @@ async fn discover_then_probe(
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate everything and name each problem's file and line.
+    Check,
+}
+
 /// Entry point after argument parsing. Returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
     let started = Instant::now();
+    // These look at the configuration itself, so a broken one must not stop them.
+    match &cli.command {
+        Some(Command::Config {
+            command: ConfigCommand::Check,
+        }) => return Ok(crate::admin::config_check(&cli.global)),
+        Some(Command::Info) => {
+            print!("{}", crate::admin::info_text(&cli.global)?);
+            return Ok(0);
+        }
+        _ => {}
+    }
     let settings = Settings::resolve(&cli.global)?;
     match cli.command {
         // Without endpoints the cockpit still starts and says what is not configured.
@@ -471,6 +497,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Etcd { command }) => crate::runbook::cli::etcd(&settings, command).await,
         Some(Command::Audit(args)) => crate::runbook::cli::audit(&args),
+        Some(Command::Info | Command::Config { .. }) => Ok(0),
     }
 }
 

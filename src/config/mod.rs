@@ -174,9 +174,14 @@ impl ConfigFile {
         }
     }
 
-    /// The profile named by `--cluster`, or the default one. Unknown names are an error.
+    /// The profile named by `--cluster`, or `default_cluster`, or the only profile there
+    /// is. Unknown names are an error.
     pub fn profile(&self, name: Option<&str>) -> Result<(String, ClusterProfile), String> {
-        match name.or(self.default_cluster.as_deref()) {
+        let only = match self.clusters.keys().collect::<Vec<_>>()[..] {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        match name.or(self.default_cluster.as_deref()).or(only) {
             Some(n) => match self.clusters.get(n) {
                 Some(p) => Ok((n.to_string(), p.clone())),
                 None => {
