@@ -132,6 +132,21 @@ pub enum Command {
     },
     /// The audit log of runbooks run from this machine.
     Audit(crate::runbook::cli::AuditArgs),
+    /// Argo Rollouts runbooks: abort, retry, promote [--full], undo (NAMESPACE/NAME).
+    Rollout {
+        #[command(subcommand)]
+        command: crate::runbook::cli_cr::RolloutCommand,
+    },
+    /// Velero runbooks: backup --from-schedule S, restore --from-backup B.
+    Velero {
+        #[command(subcommand)]
+        command: crate::runbook::cli_cr::VeleroCommand,
+    },
+    /// Traffic shift between clusters through a Gateway API HTTPRoute's weights.
+    Traffic {
+        #[command(subcommand)]
+        command: crate::runbook::cli_cr::TrafficCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -468,6 +483,15 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Etcd { command }) => crate::runbook::cli::etcd(&settings, command).await,
         Some(Command::Audit(args)) => crate::runbook::cli::audit(&args),
+        Some(Command::Rollout { command }) => {
+            crate::runbook::cli_cr::rollout(&settings, command).await
+        }
+        Some(Command::Velero { command }) => {
+            crate::runbook::cli_cr::velero(&settings, command).await
+        }
+        Some(Command::Traffic { command }) => {
+            crate::runbook::cli_cr::traffic(&settings, command).await
+        }
     }
 }
 
