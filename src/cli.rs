@@ -24,6 +24,7 @@ use crate::model::status::{
     ControlPlaneReport, EtcdReport, GpuReport, KpiReport, KubeReport, LbReport, StatusReport,
 };
 use crate::model::{EtcdPaneState, LabCommand, LbPaneState, LbTargets, Msg, OtherSources, State};
+use crate::sources::canary::{CanaryProber, CanarySourceConfig};
 use crate::sources::etcd::{EtcdProber, EtcdSourceConfig, EtcdTlsFiles};
 use crate::sources::kube::{KubeSourceConfig, KubeconfigSource};
 use crate::sources::lb::discover;
@@ -522,11 +523,12 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
             },
         )
     };
-    let (etcd, lb, kube, kpis) = tokio::join!(
+    let (etcd, lb, kube, kpis, canary) = tokio::join!(
         etcd,
         lb_status(settings),
         kube_status(&settings.kube),
-        kpi_status(settings)
+        kpi_status(settings),
+        canary_status(settings)
     );
     let (etcd, etcd_obs) = etcd?;
     let now = SystemTime::now();
@@ -539,6 +541,7 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
         KubeReport::new(&kube, now),
     )
     .with_custom(&kube, now)
+    .with_canary(&kube, canary.as_ref(), now)
     .with_kpis(kpis);
     if json {
         println!(
@@ -598,6 +601,15 @@ async fn lb_status(settings: &Settings) -> LbReport {
             "API-server LB probe did not finish within {STATUS_DEADLINE:?}"
         )),
     }
+}
+
+/// One round of the canary error-rate query (the abort advisory) for `kha status`.
+async fn canary_status(settings: &Settings) -> Option<crate::model::canary::CanaryObservation> {
+    let config = CanarySourceConfig::from_kpis(settings.prometheus.as_ref()?, &settings.kpis)?;
+    let prober = CanaryProber::new(config).ok()?;
+    tokio::time::timeout(STATUS_DEADLINE, prober.probe())
+        .await
+        .ok()
 }
 
 /// One round of the KPI queries for `kha status`.
@@ -697,6 +709,7 @@ async fn run_demo_lab(
             None
         }
     };
+    let canary_source = demo_canary_source(&lab, &kpis, &tx).await;
     let kpi_source = demo_kpi_source(&lab, kpis, &tx).await;
     let _ = tx
         .send(Msg::Notice(format!("lab up: {}", lab.describe())))
@@ -730,9 +743,15 @@ async fn run_demo_lab(
         }
     }
     drop(requests);
-    for source in [source, lb_source, kpi_source, Some(kube_source)]
-        .into_iter()
-        .flatten()
+    for source in [
+        source,
+        lb_source,
+        kpi_source,
+        canary_source,
+        Some(kube_source),
+    ]
+    .into_iter()
+    .flatten()
     {
         source.abort();
     }
@@ -758,6 +777,31 @@ async fn demo_kpi_source(
         ))),
         Err(e) => {
             let _ = tx.send(Msg::Notice(format!("KPIs: {e}"))).await;
+            None
+        }
+    }
+}
+
+/// The abort advisory's canary error-rate source on the lab's metrics API.
+async fn demo_canary_source(
+    lab: &Lab,
+    kpis: &[KpiDef],
+    tx: &mpsc::Sender<Msg>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let url = lab
+        .env()
+        .into_iter()
+        .find(|(name, _)| *name == "KHA_PROMETHEUS_URL")
+        .map(|(_, url)| url)?;
+    let config =
+        CanarySourceConfig::from_kpis(&PrometheusSourceConfig::new(url, kpis.to_vec()), kpis)?;
+    match CanaryProber::new(config) {
+        Ok(prober) => Some(tokio::spawn(crate::sources::canary::run(
+            prober,
+            tx.clone(),
+        ))),
+        Err(e) => {
+            let _ = tx.send(Msg::Notice(format!("canary advisory: {e}"))).await;
             None
         }
     }
@@ -853,7 +897,16 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
             ))),
             Err(e) => state.notice(format!("KPIs: {e}")),
         }
+        if let Some(canary) = CanarySourceConfig::from_kpis(config, &settings.kpis)
+            && let Ok(prober) = CanaryProber::new(canary)
+        {
+            tasks.push(tokio::spawn(crate::sources::canary::run(
+                prober,
+                tx.clone(),
+            )));
+        }
     }
+    let demo_kubeconfig = lab.as_ref().map(|l| l.dir.join("kubeconfig"));
     let (lab_tx, lab_task) = match lab {
         Some(lab) => {
             let (lab_tx, lab_rx) = mpsc::channel(8);
@@ -887,6 +940,13 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
     );
     runner.kube_user = crate::runbook::cli::kube_user(&settings);
     runner.kube = Some(settings.kube.clone());
+    if let Some(path) = demo_kubeconfig {
+        // The demo lab writes its kubeconfig there once it is up.
+        runner.kube = Some(KubeSourceConfig::new(
+            Some(KubeconfigSource::File(path)),
+            None,
+        ));
+    }
     let mut terminal = ratatui::init();
     tasks.push(tokio::spawn(forward_terminal_events(
         settings.keymap.clone(),
