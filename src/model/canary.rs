@@ -250,7 +250,7 @@ mod tests {
         assert_eq!(row.canary_error_rate, Some(0.081));
         let a = row.abort_advisory.as_ref().expect("advised");
         assert_eq!(a.headline(), "canary 5xx 8.1 % > 5 %");
-        assert_eq!(a.measured_at, "2026-11-29T06:13:20Z");
+        assert_eq!(a.measured_at, "2026-11-30T00:53:20Z");
         assert!(a.query.contains("istio_requests_total"));
         assert_eq!(a.series["destination_service_name"], "checkout-canary");
         assert!(v.findings[0].message.contains("abort advised"));
