@@ -68,7 +68,11 @@ fn rollout_plans() {
     let retry = rollouts::retry("prod-eu", &aborted);
     assert!(retry.unmet().is_empty());
     golden("rollout-retry.md", &plan::markdown(&retry));
-    assert_eq!(rollouts::retry("prod-eu", &ro).unmet().len(), 1, "not aborted");
+    assert_eq!(
+        rollouts::retry("prod-eu", &ro).unmet().len(),
+        1,
+        "not aborted"
+    );
 
     let mut paused_too = ro.clone();
     paused_too["spec"]["paused"] = json!(true);

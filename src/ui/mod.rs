@@ -152,11 +152,10 @@ fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragrap
             .rollouts
             .iter()
             .any(|r| r.abort_advisory.is_some())
+        && let Some(k) = keymap.key_for(Action::AbortAdvised)
     {
-        if let Some(k) = keymap.key_for(Action::AbortAdvised) {
-            hints.push(Span::styled(format!(" {k}"), theme.crit));
-            hints.push(Span::styled(" abort canary ", theme.crit));
-        }
+        hints.push(Span::styled(format!(" {k}"), theme.crit));
+        hints.push(Span::styled(" abort canary ", theme.crit));
     }
     let mut hint = |action: Action, label: &str| {
         if let Some(k) = keymap.key_for(action) {
