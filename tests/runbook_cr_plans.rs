@@ -28,7 +28,7 @@ fn golden(name: &str, actual: &str) {
     assert_eq!(actual, expected, "plan differs from {}", path.display());
 }
 
-/// 2026-11-30T06:40:00Z.
+/// 2026-12-01T06:40:00Z.
 const NOW: u64 = 1_796_107_200;
 
 fn world() -> Vec<Value> {

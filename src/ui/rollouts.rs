@@ -100,7 +100,7 @@ impl Widget for RolloutsPane<'_> {
         let advisory = advisory_lines(&rollouts, theme);
         let [table_area, advisory_area, detail_area, findings_area] = Layout::vertical([
             Constraint::Length(table_h),
-            Constraint::Length(wrapped_height(&advisory, inner.width, 6)),
+            Constraint::Length(wrapped_height(&advisory, inner.width, 8)),
             Constraint::Min(3),
             Constraint::Length(lines_height(findings.len(), 3)),
         ])
@@ -201,7 +201,14 @@ impl RolloutsPane<'_> {
 /// Rows `lines` take wrapped at `width`, at most `max`.
 fn wrapped_height(lines: &[Line<'_>], width: u16, max: u16) -> u16 {
     let width = usize::from(width.max(1));
-    let rows: usize = lines.iter().map(|l| l.width().div_ceil(width).max(1)).sum();
+    // Word wrapping leaves ragged ends: a long line gets a row of slack.
+    let rows: usize = lines
+        .iter()
+        .map(|l| match l.width().div_ceil(width).max(1) {
+            1 => 1,
+            n => n + 1,
+        })
+        .sum();
     u16::try_from(rows).unwrap_or(max).min(max)
 }
 
