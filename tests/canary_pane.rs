@@ -131,6 +131,28 @@ fn the_advisory_shows_its_evidence_in_the_critical_colour() {
 }
 
 #[test]
+fn the_home_tile_says_abort_advised() {
+    let v = view(&observation(Ok(0.081)));
+    let theme = Theme::shipped("default").expect("theme");
+    let mut terminal = Terminal::new(TestBackend::new(40, 6)).expect("terminal");
+    terminal
+        .draw(|f| {
+            f.render_widget(
+                ratatui::widgets::Paragraph::new(kha::ui::rollouts::tile_lines(&v, &theme)),
+                f.area(),
+            )
+        })
+        .expect("draw");
+    let buf = terminal.backend().buffer().clone();
+    assert!(
+        text(&buf).contains("ABORT ADVISED: canary 5xx 8.1 %"),
+        "{}",
+        text(&buf)
+    );
+    assert_eq!(fg_of(&buf, "ABORT ADVISED"), Color::Red);
+}
+
+#[test]
 fn no_advisory_below_the_threshold_or_without_a_measurement() {
     for obs in [observation(Ok(0.004)), observation(Err("query timed out"))] {
         let v = view(&obs);

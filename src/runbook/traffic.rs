@@ -49,12 +49,14 @@ pub fn parse_pause(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("{text:?}: expected a duration like 30s or 2m"))?;
     let secs = match unit {
-        "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        _ => return Err(format!("{text:?}: expected a duration like 30s or 2m")),
+        "" | "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        _ => None,
     };
-    Ok(Duration::from_secs(secs))
+    secs.filter(|s| *s <= 24 * 3600)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{text:?}: expected a duration like 30s or 2m (at most 24h)"))
 }
 
 /// A backendRef's name and weight (Gateway API's default weight is 1).
@@ -265,6 +267,8 @@ mod tests {
         assert_eq!(parse_pause("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_pause("30"), Ok(Duration::from_secs(30)));
         assert!(parse_pause("soon").is_err());
+        assert!(parse_pause("99999999999999999999h").is_err());
+        assert!(parse_pause("999999999999999h").is_err());
     }
 
     #[test]

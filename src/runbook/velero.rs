@@ -147,7 +147,8 @@ pub fn backup_now(cluster: &str, schedule: &Value, now_unix: i64) -> Runbook {
 }
 
 /// The Restore `velero restore create NAME --from-backup B [--include-namespaces ...]`
-/// POSTs (`*` when no namespace is named).
+/// POSTs (`*` when no namespace is named; the server adds its own always-excluded
+/// resources such as nodes and events).
 pub fn restore_object(backup: &Value, name: &str, namespaces: &[String]) -> Value {
     let b_name = str_at(backup, "/metadata/name").unwrap_or_default();
     let ns = str_at(backup, "/metadata/namespace").unwrap_or("velero");
@@ -163,7 +164,6 @@ pub fn restore_object(backup: &Value, name: &str, namespaces: &[String]) -> Valu
         "spec": {
             "backupName": b_name,
             "includedNamespaces": included,
-            "excludedResources": ["nodes", "events", "events.events.k8s.io", "backups.velero.io", "restores.velero.io", "resticrepositories.velero.io", "csinodes.storage.k8s.io", "volumeattachments.storage.k8s.io", "backuprepositories.velero.io"],
         },
     })
 }

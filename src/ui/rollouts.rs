@@ -352,6 +352,12 @@ pub fn tile_lines(view: &RolloutsView, theme: &Theme) -> Vec<Line<'static>> {
     if r.set_weight.is_some() {
         lines.push(Line::from(format!("canary {}", weight_text(r))));
     }
+    if let Some(a) = &r.abort_advisory {
+        lines.push(Line::from(Span::styled(
+            format!("ABORT ADVISED: {}", a.headline()),
+            theme.crit,
+        )));
+    }
     let (analysis, h) = analysis_word(r);
     if analysis != "-" {
         lines.push(Line::from(Span::styled(
