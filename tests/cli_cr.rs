@@ -138,6 +138,18 @@ fn advisory_in_status_then_abort_and_shift_from_the_command_line() {
     assert_eq!(row["aborted"], true);
     assert!(row["abort_advisory"].is_null(), "{row}");
 
+    // undo reads the ReplicaSets by the rollout's selector and puts revision 6 back.
+    let undo = lab.kha(&["rollout", "undo", "shop/checkout", "--confirm", "y"]);
+    assert!(undo.status.success(), "{}", text(&undo));
+    let out = text(&undo);
+    assert!(out.contains("back to revision 6"), "{out}");
+    assert!(
+        out.contains(r#"[{"op":"replace","path":"/spec/template""#),
+        "{out}"
+    );
+    assert!(out.contains("checkout:1.41.3"), "{out}");
+    assert!(out.contains("done: 1 step(s)"), "{out}");
+
     let shift = lab.kha(&[
         "traffic",
         "shift",
@@ -159,4 +171,63 @@ fn advisory_in_status_then_abort_and_shift_from_the_command_line() {
         "{out}"
     );
     assert!(out.contains("done: 2 step(s)"), "{out}");
+
+    // Velero: a backup now from the schedule, then a restore of one namespace from it.
+    let backup = lab.kha(&[
+        "velero",
+        "backup",
+        "--from-schedule",
+        "daily-backup",
+        "--confirm",
+        "y",
+    ]);
+    let out = text(&backup);
+    assert!(backup.status.success(), "{out}");
+    assert!(out.contains("done: 1 step(s)"), "{out}");
+    let name = out
+        .split("Create Backup velero/")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the backup's name in:\n{out}"))
+        .to_string();
+    assert!(
+        name.starts_with("daily-backup-") && name.len() == "daily-backup-".len() + 14,
+        "{name}"
+    );
+
+    let plan = lab.kha(&[
+        "velero",
+        "restore",
+        "--from-backup",
+        &name,
+        "--namespaces",
+        "shop",
+        "--plan",
+    ]);
+    let plan_text = text(&plan);
+    assert!(plan.status.success(), "{plan_text}");
+    let cluster = plan_text
+        .split("needs the cluster name `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("a destructive plan names the cluster:\n{plan_text}"))
+        .to_string();
+    assert!(
+        plan_text.contains(r#""includedNamespaces":["shop"]"#),
+        "{plan_text}"
+    );
+    let restore = lab.kha(&[
+        "velero",
+        "restore",
+        "--from-backup",
+        &name,
+        "--namespaces",
+        "shop",
+        "--confirm",
+        &cluster,
+    ]);
+    let out = text(&restore);
+    assert!(restore.status.success(), "{out}");
+    assert!(out.contains(r#"/status/phase = "Completed""#), "{out}");
+    assert!(out.contains("done: 1 step(s)"), "{out}");
 }
