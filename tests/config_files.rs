@@ -236,8 +236,8 @@ fn kha_in(dir: &Path, args: &[&str]) -> (i32, String) {
         .env_remove("KHA_PROMETHEUS_URL")
         .output()
         .expect("run kha");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 

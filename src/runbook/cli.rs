@@ -212,7 +212,7 @@ pub fn kube_user(settings: &Settings) -> Option<String> {
         .and_then(|k| crate::sources::kube::client::identity(k, settings.kube.context.as_deref()))
 }
 
-async fn execute(
+pub(crate) async fn execute(
     settings: &Settings,
     rb: &Runbook,
     args: &RunArgs,

@@ -280,6 +280,58 @@ impl Executor for LiveExecutor {
                 self.kube_patch(resource, namespace.as_deref(), name, patch)
                     .await
             }
+            Operation::KubeStatusMergePatch {
+                resource,
+                namespace,
+                name,
+                status_patch,
+                spec_patch,
+                fallback_patch,
+            } => {
+                super::exec_cr::status_merge_patch(
+                    self.kube.as_ref(),
+                    self.timeout,
+                    (resource, namespace.as_deref(), name),
+                    status_patch,
+                    spec_patch.as_deref(),
+                    fallback_patch.as_deref(),
+                )
+                .await
+            }
+            Operation::KubeJsonPatch {
+                resource,
+                namespace,
+                name,
+                patch,
+            } => {
+                super::exec_cr::json_patch(
+                    self.kube.as_ref(),
+                    self.timeout,
+                    resource,
+                    namespace.as_deref(),
+                    name,
+                    patch,
+                )
+                .await
+            }
+            Operation::KubeCreate {
+                resource,
+                namespace,
+                body,
+            } => {
+                super::exec_cr::create(
+                    self.kube.as_ref(),
+                    self.timeout,
+                    resource,
+                    namespace.as_deref(),
+                    body,
+                )
+                .await
+            }
+            Operation::Soak { seconds } => {
+                tokio::time::sleep(Duration::from_secs(*seconds)).await;
+                Ok(StepOutput::said(format!("waited {seconds} s")))
+            }
             Operation::EtcdSnapshotSave { endpoint, path } => self.snapshot(endpoint, path).await,
             Operation::EtcdMoveLeader {
                 endpoint,
@@ -348,6 +400,24 @@ impl Executor for LiveExecutor {
     async fn verify(&mut self, check: &Verification) -> Result<String> {
         match check {
             Verification::None => Ok("nothing to verify".into()),
+            Verification::KubeFields {
+                resource,
+                namespace,
+                name,
+                want,
+                fail_if,
+            } => {
+                super::exec_cr::verify_fields(
+                    self.kube.as_ref(),
+                    self.timeout,
+                    resource,
+                    namespace.as_deref(),
+                    name,
+                    want,
+                    fail_if,
+                )
+                .await
+            }
             Verification::EtcdHealthy { endpoints } => {
                 for e in endpoints {
                     let mut c = self.etcd(e).await?;
