@@ -87,6 +87,11 @@ pub struct GlobalOpts {
     /// CA of Prometheus' serving certificate (default: the system's roots).
     #[arg(long, global = true, env = "KHA_PROMETHEUS_CA")]
     pub prometheus_ca: Option<PathBuf>,
+    /// User for HTTP basic auth to Prometheus / Thanos Query. The password is read from
+    /// KHA_PROMETHEUS_PASSWORD or the profile's `prometheus_password_file`, never from
+    /// the command line.
+    #[arg(long, global = true, env = "KHA_PROMETHEUS_USER")]
+    pub prometheus_user: Option<String>,
     /// Kubeconfig file (default: KUBECONFIG, then the profile's `kubeconfig`).
     #[arg(long, global = true)]
     pub kubeconfig: Option<PathBuf>,
@@ -204,6 +209,10 @@ pub struct Settings {
     pub kpis: Vec<KpiDef>,
     /// A bad KPI override or token file (the KPI pane says so; others still run).
     pub prometheus_problem: Option<String>,
+    /// The Thanos retention the metrics pane checks data against.
+    pub metrics_retention: crate::model::thanos::RetentionSettings,
+    /// A bad retention, availability window or basic-auth setting.
+    pub metrics_problem: Option<String>,
     pub read_only: bool,
     pub theme: Theme,
     pub keymap: Keymap,
@@ -287,8 +296,32 @@ impl Settings {
                 Some(format!("{}: {e}", config_path.display())),
             ),
         };
+        let (kpis, window_problem) = {
+            let mut kpis = kpis;
+            let p = crate::sources::prometheus_config::apply_availability_window(
+                &mut kpis,
+                &profile,
+                &profile.kpis,
+            );
+            (kpis, p)
+        };
         let (prometheus, token_problem) = prometheus_config(g, &profile, &kpis);
+        let (prometheus, auth_problem) = {
+            let mut prometheus = prometheus;
+            let p = prometheus.as_mut().and_then(|c| {
+                crate::sources::prometheus_config::apply_basic_auth(
+                    c,
+                    g.prometheus_user.clone(),
+                    &profile,
+                )
+            });
+            (prometheus, p)
+        };
+        let (metrics_retention, retention_problem) =
+            crate::sources::prometheus_config::retention_settings(&profile);
         Ok(Settings {
+            metrics_retention,
+            metrics_problem: auth_problem.or(window_problem).or(retention_problem),
             prometheus,
             kpis,
             prometheus_problem: kpi_problem.or(token_problem),
@@ -325,6 +358,16 @@ impl Settings {
         );
         if let Some(p) = &self.prometheus_problem {
             state.notice(format!("KPIs: {p}"));
+        }
+        state.metrics = crate::model::thanos::MetricsPaneState::new(
+            self.prometheus.as_ref().map(|p| p.url.clone()),
+            self.metrics_retention,
+            self.prometheus
+                .as_ref()
+                .map_or(Duration::from_secs(60), |p| p.interval * 3 + p.timeout * 4),
+        );
+        if let Some(p) = &self.metrics_problem {
+            state.notice(format!("metrics: {p}"));
         }
         state.kube = KubeState::new(self.kube.is_configured(), self.kube.stale_after);
         state.read_only = self.read_only;
@@ -498,11 +541,12 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
             },
         )
     };
-    let (etcd, lb, kube, kpis) = tokio::join!(
+    let (etcd, lb, kube, kpis, (thanos, alerts)) = tokio::join!(
         etcd,
         lb_status(settings),
         kube_status(&settings.kube),
-        kpi_status(settings)
+        kpi_status(settings),
+        metrics_status(settings)
     );
     let (etcd, etcd_obs) = etcd?;
     let now = SystemTime::now();
@@ -515,7 +559,8 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
         KubeReport::new(&kube, now),
     )
     .with_custom(&kube, now)
-    .with_kpis(kpis);
+    .with_kpis(kpis)
+    .with_metrics(thanos, alerts);
     if json {
         println!(
             "{}",
@@ -592,6 +637,42 @@ async fn kpi_status(settings: &Settings) -> KpiReport {
         Ok(obs) => KpiReport::from_observation(&settings.kpis, &obs),
         Err(_) => KpiReport::failed(format!(
             "Prometheus queries did not finish within {STATUS_DEADLINE:?}"
+        )),
+    }
+}
+
+/// One round of the metrics-status source for `kha status`: the `thanos` and `alerts` keys.
+async fn metrics_status(
+    settings: &Settings,
+) -> (
+    crate::model::status::ThanosReport,
+    crate::model::status::AlertsReport,
+) {
+    use crate::model::status::{AlertsReport, ThanosReport};
+    let Some(config) = &settings.prometheus else {
+        return (
+            ThanosReport::not_configured(),
+            AlertsReport::not_configured(),
+        );
+    };
+    let failed = |m: String| (ThanosReport::failed(m.clone()), AlertsReport::failed(m));
+    if let Some(p) = &settings.metrics_problem {
+        return failed(format!("metrics: {p}"));
+    }
+    let mut prober = match crate::sources::prometheus_status::MetricsStatusProber::new(
+        config,
+        settings.metrics_retention,
+    ) {
+        Ok(p) => p,
+        Err(e) => return failed(format!("metrics: {e}")),
+    };
+    match tokio::time::timeout(STATUS_DEADLINE, prober.probe()).await {
+        Ok(obs) => (
+            ThanosReport::from_observation(&obs),
+            AlertsReport::from_observation(&obs),
+        ),
+        Err(_) => failed(format!(
+            "metrics status did not finish within {STATUS_DEADLINE:?}"
         )),
     }
 }
@@ -674,6 +755,7 @@ async fn run_demo_lab(
         }
     };
     let kpi_source = demo_kpi_source(&lab, kpis, &tx).await;
+    let metrics_source = demo_metrics_source(&lab, &tx).await;
     let _ = tx
         .send(Msg::Notice(format!("lab up: {}", lab.describe())))
         .await;
@@ -706,9 +788,15 @@ async fn run_demo_lab(
         }
     }
     drop(requests);
-    for source in [source, lb_source, kpi_source, Some(kube_source)]
-        .into_iter()
-        .flatten()
+    for source in [
+        source,
+        lb_source,
+        kpi_source,
+        metrics_source,
+        Some(kube_source),
+    ]
+    .into_iter()
+    .flatten()
     {
         source.abort();
     }
@@ -734,6 +822,33 @@ async fn demo_kpi_source(
         ))),
         Err(e) => {
             let _ = tx.send(Msg::Notice(format!("KPIs: {e}"))).await;
+            None
+        }
+    }
+}
+
+/// The Thanos / metrics source on the lab's metrics API (it poses as Thanos Query).
+async fn demo_metrics_source(
+    lab: &Lab,
+    tx: &mpsc::Sender<Msg>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let url = lab
+        .env()
+        .into_iter()
+        .find(|(name, _)| *name == "KHA_PROMETHEUS_URL")
+        .map(|(_, url)| url)?;
+    let _ = tx.send(Msg::MetricsSource(url.clone())).await;
+    let config = PrometheusSourceConfig::new(url, Vec::new());
+    match crate::sources::prometheus_status::MetricsStatusProber::new(
+        &config,
+        crate::model::thanos::RetentionSettings::default(),
+    ) {
+        Ok(prober) => Some(tokio::spawn(crate::sources::prometheus_status::run(
+            prober,
+            tx.clone(),
+        ))),
+        Err(e) => {
+            let _ = tx.send(Msg::Notice(format!("metrics: {e}"))).await;
             None
         }
     }
@@ -785,6 +900,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         state.lb.configured = true;
         state.kube.configured = true;
         state.kpis.configured = true;
+        state.metrics.configured = true;
     }
 
     let mut tasks = Vec::new();
@@ -828,6 +944,16 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
                 tx.clone(),
             ))),
             Err(e) => state.notice(format!("KPIs: {e}")),
+        }
+        match crate::sources::prometheus_status::MetricsStatusProber::new(
+            config,
+            settings.metrics_retention,
+        ) {
+            Ok(prober) => tasks.push(tokio::spawn(crate::sources::prometheus_status::run(
+                prober,
+                tx.clone(),
+            ))),
+            Err(e) => state.notice(format!("metrics: {e}")),
         }
     }
     let (lab_tx, lab_task) = match lab {

@@ -20,6 +20,10 @@ pub mod status_kube;
 pub mod table_view;
 pub mod velero;
 
+// The Thanos / metrics pane (issue 5).
+pub mod status_thanos;
+pub mod thanos;
+
 use std::time::{Duration, SystemTime};
 
 pub use action::Action;
@@ -281,6 +285,10 @@ pub enum Msg {
     Kpis(KpiObservation),
     /// The KPI pane's Prometheus became known later (the demo lab's metrics API).
     KpiSource(String),
+    /// One round of the metrics-status source (Thanos stores, alerts, targets).
+    Metrics(thanos::MetricsObservation),
+    /// The Thanos / metrics pane's URL became known later (the demo lab).
+    MetricsSource(String),
     /// The LB pane's targets became known later (the demo lab started after the first frame).
     LbTargets(LbTargets),
     /// The endpoints became known later (the demo lab started after the first frame).
@@ -348,6 +356,7 @@ pub struct State {
     pub etcd: EtcdPaneState,
     pub lb: LbPaneState,
     pub kpis: KpiPaneState,
+    pub metrics: thanos::MetricsPaneState,
     pub kube: KubeState,
     pub control_plane_view: TableView,
     pub gpu_view: TableView,
@@ -381,6 +390,11 @@ impl State {
                 Duration::from_secs(10),
             ),
             kpis: KpiPaneState::new(None, Vec::new(), Duration::from_secs(60)),
+            metrics: thanos::MetricsPaneState::new(
+                None,
+                thanos::RetentionSettings::default(),
+                Duration::from_secs(60),
+            ),
             kube: KubeState::new(false, Duration::from_secs(15)),
             control_plane_view: TableView::default(),
             gpu_view: TableView::default(),
@@ -401,6 +415,9 @@ impl State {
         if self.kpis.configured {
             all.extend(self.kpis.findings());
         }
+        if self.metrics.configured {
+            all.extend(self.metrics.findings());
+        }
         if self.kube.configured {
             all.extend(self.control_plane().findings);
             all.extend(self.gpu().findings);
@@ -420,6 +437,9 @@ impl State {
         }
         if self.kpis.configured {
             health = health.max(self.kpis.health(self.now));
+        }
+        if self.metrics.configured {
+            health = health.max(self.metrics.health(self.now));
         }
         if self.kube.configured {
             health = health
@@ -527,6 +547,15 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::KpiSource(url) => {
             state.kpis.configured = true;
             state.kpis.url = Some(url);
+            Vec::new()
+        }
+        Msg::Metrics(obs) => {
+            state.metrics.last = Some(obs);
+            Vec::new()
+        }
+        Msg::MetricsSource(url) => {
+            state.metrics.configured = true;
+            state.metrics.url = Some(url);
             Vec::new()
         }
         Msg::LbTargets(targets) => {
@@ -744,6 +773,7 @@ fn open_pane(state: &mut State, pane: PaneId) {
     if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb)
         || (kube_pane && state.kube.configured)
         || (pane == PaneId::Kpis && state.kpis.configured)
+        || (pane == PaneId::Metrics && state.metrics.configured)
     {
         state.screen = Screen::Pane(pane);
     } else if kube_pane {
