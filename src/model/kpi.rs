@@ -198,13 +198,7 @@ pub fn with_availability_window(
     let Some(def) = defs.iter_mut().find(|d| d.id == ID) else {
         return;
     };
-    let range = if secs % 86_400 == 0 {
-        format!("{}d", secs / 86_400)
-    } else if secs % 3600 == 0 {
-        format!("{}h", secs / 3600)
-    } else {
-        format!("{secs}s")
-    };
+    let range = super::thanos::duration_text(window);
     let Some(raw) = fallback_promql(ID) else {
         return;
     };

@@ -120,11 +120,11 @@ pub fn duration_text(d: Duration) -> String {
     let s = d.as_secs();
     if s == 0 {
         "0".into()
-    } else if s % DAY == 0 {
+    } else if s.is_multiple_of(DAY) {
         format!("{}d", s / DAY)
-    } else if s % 3600 == 0 {
+    } else if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
