@@ -213,6 +213,8 @@ pub struct Settings {
     pub metrics_retention: crate::model::thanos::RetentionSettings,
     /// A bad retention, availability window or basic-auth setting.
     pub metrics_problem: Option<String>,
+    /// When a GPU counts as hot.
+    pub gpu_thresholds: crate::model::gpu::metrics::GpuThresholds,
     pub read_only: bool,
     pub theme: Theme,
     pub keymap: Keymap,
@@ -319,9 +321,15 @@ impl Settings {
         };
         let (metrics_retention, retention_problem) =
             crate::sources::prometheus_config::retention_settings(&profile);
+        let (gpu_thresholds, gpu_problem) =
+            crate::sources::prometheus_config::gpu_thresholds(&profile);
         Ok(Settings {
+            gpu_thresholds,
             metrics_retention,
-            metrics_problem: auth_problem.or(window_problem).or(retention_problem),
+            metrics_problem: auth_problem
+                .or(window_problem)
+                .or(retention_problem)
+                .or(gpu_problem),
             prometheus,
             kpis,
             prometheus_problem: kpi_problem.or(token_problem),
@@ -369,6 +377,8 @@ impl Settings {
         if let Some(p) = &self.metrics_problem {
             state.notice(format!("metrics: {p}"));
         }
+        state.exporters.configured = self.prometheus.is_some();
+        state.exporters.gpu_thresholds = self.gpu_thresholds;
         state.kube = KubeState::new(self.kube.is_configured(), self.kube.stale_after);
         state.read_only = self.read_only;
         if let Some(p) = &self.lb_problem {
@@ -541,7 +551,7 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
             },
         )
     };
-    let (etcd, lb, kube, kpis, (thanos, alerts)) = tokio::join!(
+    let (etcd, lb, kube, kpis, (thanos, alerts, exporters)) = tokio::join!(
         etcd,
         lb_status(settings),
         kube_status(&settings.kube),
@@ -560,7 +570,8 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
     )
     .with_custom(&kube, now)
     .with_kpis(kpis)
-    .with_metrics(thanos, alerts);
+    .with_metrics(thanos, alerts)
+    .with_exporters(exporters.as_ref(), settings.gpu_thresholds);
     if json {
         println!(
             "{}",
@@ -647,29 +658,39 @@ async fn metrics_status(
 ) -> (
     crate::model::status::ThanosReport,
     crate::model::status::AlertsReport,
+    Option<crate::model::exporters::ExporterObservation>,
 ) {
     use crate::model::status::{AlertsReport, ThanosReport};
+    let failed = |m: String| {
+        (
+            ThanosReport::failed(m.clone()),
+            AlertsReport::failed(m),
+            None,
+        )
+    };
     let Some(config) = &settings.prometheus else {
         return (
             ThanosReport::not_configured(),
             AlertsReport::not_configured(),
+            None,
         );
     };
-    let failed = |m: String| (ThanosReport::failed(m.clone()), AlertsReport::failed(m));
     if let Some(p) = &settings.metrics_problem {
         return failed(format!("metrics: {p}"));
     }
-    let mut prober = match crate::sources::prometheus_status::MetricsStatusProber::new(
+    let prober = match crate::sources::prometheus_status::MetricsStatusProber::new(
         config,
         settings.metrics_retention,
     ) {
         Ok(p) => p,
         Err(e) => return failed(format!("metrics: {e}")),
     };
-    match tokio::time::timeout(STATUS_DEADLINE, prober.probe()).await {
-        Ok(obs) => (
+    let both = async { tokio::join!(prober.probe(), prober.probe_exporters()) };
+    match tokio::time::timeout(STATUS_DEADLINE, both).await {
+        Ok((obs, exporters)) => (
             ThanosReport::from_observation(&obs),
             AlertsReport::from_observation(&obs),
+            Some(exporters),
         ),
         Err(_) => failed(format!(
             "metrics status did not finish within {STATUS_DEADLINE:?}"

@@ -56,7 +56,7 @@ fn prober(url: &str) -> MetricsStatusProber {
 /// Probes until `done` holds (rules need a few evaluations, targets a scrape), at most 60 s;
 /// returns the last observation either way, for the assertions to explain.
 async fn probe_until(url: &str, done: impl Fn(&MetricsObservation) -> bool) -> MetricsObservation {
-    let mut p = prober(url);
+    let p = prober(url);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let obs = p.probe().await;
@@ -498,4 +498,175 @@ async fn cockpit_stays_responsive_while_the_metrics_source_hangs() {
     assert!(state.metrics.last.is_none(), "the query is still hanging");
     let screen = common::text(terminal.backend().buffer());
     assert!(screen.contains("Thanos / metrics"), "{screen}");
+}
+
+fn gpu<'a>(
+    gpus: &'a [kha::model::gpu::metrics::GpuDevice],
+    host: &str,
+    index: &str,
+) -> &'a kha::model::gpu::metrics::GpuDevice {
+    gpus.iter()
+        .find(|g| g.hostname == host && g.gpu == index)
+        .unwrap_or_else(|| panic!("no GPU {host}#{index}: {gpus:?}"))
+}
+
+fn gpu_node(name: &str) -> kha::model::kube::NodeInfo {
+    kha::model::kube::NodeInfo {
+        name: name.into(),
+        zone: Some("eu-west-1a".into()),
+        roles: vec![],
+        labels: [("nvidia.com/gpu.present".to_string(), "true".to_string())].into(),
+        taints: vec![kha::model::kube::Taint {
+            key: "nvidia.com/gpu".into(),
+            value: Some("present".into()),
+            effect: "NoSchedule".into(),
+        }],
+        ready: kha::model::kube::Readiness::Ready,
+        ready_reason: None,
+        pressures: vec![],
+        unschedulable: false,
+        internal_ip: None,
+        gpu_capacity: 3,
+        gpu_allocatable: 3,
+        kubelet_version: None,
+    }
+}
+
+/// DCGM, ceph-mgr and Velero series backfilled into a real Prometheus: a 95 °C GPU is a
+/// critical finding, 86 °C a warning, a GPU held for two hours at 1 % is idle but
+/// allocated while one held for 20 minutes is not; OSD and backup values read back; the
+/// GPUs join the kube pane's nodes by `Hostname`; `kha status --json` carries them.
+#[tokio::test]
+async fn real_prometheus_dcgm_ceph_and_velero_series() {
+    use kha::model::exporters::MetricsStatus;
+    use kha::model::kube::{FeedChange, KubeMsg};
+    use kha::model::{Msg, update};
+
+    let end = unix_now() - 5;
+    let p = prom::start(&format!("{}# EOF\n", exporter_fixtures(end)), "", "").await;
+    let obs = prober(&p.url).probe_exporters().await;
+    assert!(obs.unreachable.is_none(), "{obs:?}\n{}", p.log());
+    let gpus = obs.gpu.value().expect("DCGM read");
+    assert_eq!(gpus.len(), 5, "{gpus:?}");
+    let hot = gpu(gpus, "gpu-a", "0");
+    assert_eq!(hot.temp_celsius, Some(95.0));
+    assert_eq!(hot.util_percent, Some(80.0));
+    assert_eq!(hot.fb_used_mib, Some(60_000.0));
+    assert_eq!(hot.fb_free_mib, Some(81_920.0 - 512.0 - 60_000.0));
+    assert_eq!(hot.power_watts, Some(350.0));
+    assert_eq!(hot.pod.as_deref(), Some("ml/infer-1"));
+    assert_eq!(hot.model.as_deref(), Some("NVIDIA A100-SXM4-80GB"));
+    assert_eq!(gpu(gpus, "gpu-a", "1").idle_for_an_hour, Some(1.0));
+    assert_eq!(
+        gpu(gpus, "gpu-b", "1").idle_for_an_hour,
+        None,
+        "held for 20 minutes only"
+    );
+    assert_eq!(gpu(gpus, "gpu-a", "2").idle_for_an_hour, None, "not held");
+
+    let ceph = match &obs.ceph {
+        Fetched::Read { value: Some(c) } => c,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(ceph.health_status, Some(1.0));
+    assert_eq!(ceph.health_word(), Some("HEALTH_WARN"));
+    assert_eq!((ceph.osds_total, ceph.osds_up, ceph.osds_in), (3, 2, 3));
+    assert_eq!(ceph.osds_down, ["osd.2"]);
+    let velero = match &obs.velero {
+        Fetched::Read { value: Some(v) } => v,
+        other => panic!("{other:?}"),
+    };
+    let schedules: Vec<(&str, f64)> = velero
+        .schedules
+        .iter()
+        .map(|s| (s.schedule.as_str(), s.last_success_unix))
+        .collect();
+    assert_eq!(
+        schedules,
+        [
+            ("daily", (end - 3 * 3600) as f64),
+            ("hourly-db", (end - 30 * 3600) as f64)
+        ]
+    );
+    assert_eq!(velero.schedules[0].health(), Health::Ok);
+    assert_eq!(velero.schedules[1].health(), Health::Warn, "30 h > 26 h");
+
+    // Joined to the kube pane's GPU nodes by Hostname.
+    let mut state = common::state_with(None);
+    state.kube.configured = true;
+    state.kube.apply(
+        common::T0,
+        KubeMsg::Nodes(FeedChange::Reset(vec![gpu_node("gpu-a")])),
+    );
+    update(&mut state, Msg::Exporters(obs.clone()));
+    let view = state.gpu();
+    assert_eq!(view.rows[0].gpus.len(), 3, "gpu-a's three GPUs");
+    let messages: Vec<(Health, &str)> = view
+        .findings
+        .iter()
+        .map(|f| (f.severity, f.message.as_str()))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            (Health::Crit, "GPU gpu-a #0 is hot: 95 °C (>= 90 °C)"),
+            (
+                Health::Warn,
+                "GPU gpu-a #1 held by ml/infer-1 for over an hour at 1 % utilisation (< 5 %)"
+            ),
+            (Health::Warn, "GPU gpu-b #0 is hot: 86 °C (>= 83 °C)"),
+        ]
+    );
+    assert_eq!(state.gpu_health(), Health::Crit);
+    assert!(matches!(state.exporters.ceph(), MetricsStatus::Read { .. }));
+    assert!(
+        state
+            .findings()
+            .iter()
+            .any(|f| f.message == "1 of 3 OSDs down (ceph_osd_up): osd.2"),
+        "{:?}",
+        state.findings()
+    );
+
+    let (json, _) = kha_status(&p.url);
+    assert_eq!(json["ceph"]["metrics"]["kind"], "read", "{json}");
+    assert_eq!(json["ceph"]["metrics"]["value"]["osds_up"], 2);
+    assert_eq!(json["ceph"]["metrics"]["value"]["health_status"], 1.0);
+    assert_eq!(
+        json["velero"]["metrics"]["value"]["schedules"][1]["schedule"],
+        "hourly-db"
+    );
+    let gpu_findings = json["gpu"]["findings"].to_string();
+    assert!(
+        gpu_findings.contains("GPU gpu-a #0 is hot: 95 °C"),
+        "{gpu_findings}"
+    );
+}
+
+fn empty_prometheus(target: &str) -> (u16, String) {
+    match target.split('?').next().unwrap_or("") {
+        "/api/v1/query" => (
+            200,
+            r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#.into(),
+        ),
+        _ => (404, "404 page not found".into()),
+    }
+}
+
+/// A Prometheus without DCGM, ceph-mgr or Velero series: "no metrics", no finding.
+#[tokio::test]
+async fn absent_exporter_series_are_no_metrics_not_failures() {
+    use kha::model::exporters::{ExporterState, MetricsStatus};
+    let url = fixture_server(empty_prometheus);
+    let obs = prober(&url).probe_exporters().await;
+    assert!(obs.unreachable.is_none());
+    assert_eq!(obs.gpu, Fetched::Read { value: vec![] });
+    let state = ExporterState {
+        configured: true,
+        last: Some(obs),
+        gpu_thresholds: Default::default(),
+    };
+    assert_eq!(state.ceph(), MetricsStatus::NoMetrics);
+    assert_eq!(state.velero(), MetricsStatus::NoMetrics);
+    assert!(state.storage_findings(false, false).is_empty());
 }

@@ -140,6 +140,10 @@ pub struct ClusterProfile {
     pub thanos_retention_raw: Option<String>,
     pub thanos_retention_5m: Option<String>,
     pub thanos_retention_1h: Option<String>,
+    /// GPU temperatures (°C) that are a warning / critical (default 83 / 90, as the
+    /// catalogue's `gpu_temp`).
+    pub gpu_temp_warn: Option<f64>,
+    pub gpu_temp_crit: Option<f64>,
     /// The LB's view: `unix:///path`, `tcp://host:port` (HAProxy runtime API) or
     /// `nginx+http://host/status` (nginx upstream check).
     pub lb_stats: Option<String>,

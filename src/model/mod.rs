@@ -20,7 +20,8 @@ pub mod status_kube;
 pub mod table_view;
 pub mod velero;
 
-// The Thanos / metrics pane (issue 5).
+// The Thanos / metrics pane and the exporter metrics of other panes (issue 5).
+pub mod exporters;
 pub mod status_thanos;
 pub mod thanos;
 
@@ -289,6 +290,8 @@ pub enum Msg {
     Metrics(thanos::MetricsObservation),
     /// The Thanos / metrics pane's URL became known later (the demo lab).
     MetricsSource(String),
+    /// One round of exporter series (DCGM, ceph-mgr, Velero) for the GPU/Ceph/Velero panes.
+    Exporters(exporters::ExporterObservation),
     /// The LB pane's targets became known later (the demo lab started after the first frame).
     LbTargets(LbTargets),
     /// The endpoints became known later (the demo lab started after the first frame).
@@ -357,6 +360,7 @@ pub struct State {
     pub lb: LbPaneState,
     pub kpis: KpiPaneState,
     pub metrics: thanos::MetricsPaneState,
+    pub exporters: exporters::ExporterState,
     pub kube: KubeState,
     pub control_plane_view: TableView,
     pub gpu_view: TableView,
@@ -395,6 +399,7 @@ impl State {
                 thanos::RetentionSettings::default(),
                 Duration::from_secs(60),
             ),
+            exporters: exporters::ExporterState::default(),
             kube: KubeState::new(false, Duration::from_secs(15)),
             control_plane_view: TableView::default(),
             gpu_view: TableView::default(),
@@ -418,6 +423,10 @@ impl State {
         if self.metrics.configured {
             all.extend(self.metrics.findings());
         }
+        all.extend(self.exporters.storage_findings(
+            custom::present(&self.kube, PaneId::Ceph),
+            custom::present(&self.kube, PaneId::Velero),
+        ));
         if self.kube.configured {
             all.extend(self.control_plane().findings);
             all.extend(self.gpu().findings);
@@ -441,6 +450,10 @@ impl State {
         if self.metrics.configured {
             health = health.max(self.metrics.health(self.now));
         }
+        health = health.max(finding::worst(&self.exporters.storage_findings(
+            custom::present(&self.kube, PaneId::Ceph),
+            custom::present(&self.kube, PaneId::Velero),
+        )));
         if self.kube.configured {
             health = health
                 .max(self.control_plane_health())
@@ -460,7 +473,9 @@ impl State {
     }
 
     pub fn gpu(&self) -> gpu::GpuView {
-        gpu::derive(&self.kube)
+        let mut view = gpu::derive(&self.kube);
+        self.exporters.join_gpu(&mut view);
+        view
     }
 
     /// Unknown without data; stale good news is unknown, stale bad news stays bad.
@@ -551,6 +566,11 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         }
         Msg::Metrics(obs) => {
             state.metrics.last = Some(obs);
+            Vec::new()
+        }
+        Msg::Exporters(obs) => {
+            state.exporters.configured = true;
+            state.exporters.last = Some(obs);
             Vec::new()
         }
         Msg::MetricsSource(url) => {

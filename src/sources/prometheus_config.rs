@@ -96,3 +96,23 @@ pub fn retention_settings(profile: &ClusterProfile) -> (RetentionSettings, Optio
     }
     (settings, problem)
 }
+
+/// The GPU temperature thresholds from the profile (catalogue defaults otherwise).
+pub fn gpu_thresholds(
+    profile: &ClusterProfile,
+) -> (crate::model::gpu::metrics::GpuThresholds, Option<String>) {
+    let mut t = crate::model::gpu::metrics::GpuThresholds::default();
+    if let Some(w) = profile.gpu_temp_warn {
+        t.temp_warn = w;
+    }
+    if let Some(c) = profile.gpu_temp_crit {
+        t.temp_crit = c;
+    }
+    let problem = (t.temp_warn > t.temp_crit).then(|| {
+        format!(
+            "gpu_temp_warn ({}) is above gpu_temp_crit ({})",
+            t.temp_warn, t.temp_crit
+        )
+    });
+    (t, problem)
+}

@@ -5,6 +5,7 @@
 //! whether data reach back as far as the retention promises. Same client, TLS and
 //! credentials as the KPI source.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use color_eyre::eyre::{Result, eyre};
@@ -16,10 +17,15 @@ use tokio::sync::mpsc;
 
 use super::prometheus::{PrometheusSourceConfig, describe, http_client, unix_now};
 use crate::model::Msg;
+use crate::model::catalogue::default_catalogue;
+use crate::model::ceph::metrics as ceph_metrics;
+use crate::model::exporters::ExporterObservation;
+use crate::model::gpu::metrics::{DcgmSeries, Sample, devices};
 use crate::model::thanos::{
     self, Fetched, MetricsObservation, Reach, Resolution, RetentionCheck, RetentionSettings,
     StoresReading,
 };
+use crate::model::velero::metrics as velero_metrics;
 
 /// The query whose answer at `now - retention + 1 day`, at one resolution, says whether
 /// data reach back that far. `up` exists wherever anything is scraped; the 3 h window
@@ -39,7 +45,8 @@ pub struct MetricsStatusProber {
     client: Client,
     retention: RetentionSettings,
     interval: Duration,
-    failures: u32,
+    /// Rounds in a row in which nothing answered.
+    failures: AtomicU32,
 }
 
 /// Why a request gave no data.
@@ -72,7 +79,7 @@ impl MetricsStatusProber {
             client,
             retention,
             interval: config.interval,
-            failures: 0,
+            failures: AtomicU32::new(0),
         })
     }
 
@@ -173,7 +180,7 @@ impl MetricsStatusProber {
     }
 
     /// One round: the four status endpoints at once, then (on Thanos) the retention checks.
-    pub async fn probe(&mut self) -> MetricsObservation {
+    pub async fn probe(&self) -> MetricsObservation {
         let (stores, build, targets, alerts) = tokio::join!(
             self.part("/api/v1/stores", thanos::parse_stores),
             self.part("/api/v1/status/buildinfo", thanos::parse_build_info),
@@ -185,7 +192,11 @@ impl MetricsStatusProber {
             && targets.transport_failed
             && alerts.transport_failed;
         let unreachable = all_down.then(|| stores.fetched.error().unwrap_or("").to_string());
-        self.failures = if all_down { self.failures + 1 } else { 0 };
+        if all_down {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.failures.store(0, Ordering::Relaxed);
+        }
         let stores = match (stores.not_found, stores.fetched) {
             (true, _) => StoresReading::NotThanos,
             (false, Fetched::Read { value }) => StoresReading::Stores { stores: value },
@@ -212,9 +223,92 @@ impl MetricsStatusProber {
         }
     }
 
+    /// The catalogue's query `id`, as samples; `Err` says why (transport errors marked).
+    async fn samples(&self, id: &str) -> Result<Vec<Sample>, (bool, String)> {
+        let Some(q) = default_catalogue().into_iter().find(|q| q.id == id) else {
+            return Ok(Vec::new());
+        };
+        let answer = self.client.query(q.promql).get().await.map_err(|e| {
+            (
+                matches!(e, prometheus_http_query::Error::Client(_)),
+                describe(&e),
+            )
+        })?;
+        Ok(match answer.data() {
+            Data::Vector(v) => v
+                .iter()
+                .map(|s| {
+                    (
+                        s.metric()
+                            .iter()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        s.sample().value(),
+                    )
+                })
+                .collect(),
+            _ => Vec::new(),
+        })
+    }
+
+    /// One round of the exporter series the GPU, Ceph and Velero panes add: DCGM
+    /// (utilisation, framebuffer, temperature, power, idle-but-allocated), ceph-mgr
+    /// (health, OSDs up/in), Velero (last successful backup per schedule).
+    pub async fn probe_exporters(&self) -> ExporterObservation {
+        let ids = [
+            "gpu_util",
+            "gpu_fb_used",
+            "gpu_fb_free",
+            "gpu_temp",
+            "gpu_power",
+            "gpu_idle_allocated",
+            "ceph_health_status",
+            "ceph_osd_up",
+            "ceph_osd_in",
+            "velero_last_successful_backup",
+        ];
+        let results = join_all(ids.iter().map(|id| self.samples(id))).await;
+        let unreachable = if results.iter().all(|r| matches!(r, Err((true, _)))) {
+            results
+                .iter()
+                .find_map(|r| r.as_ref().err().map(|(_, e)| e.clone()))
+        } else {
+            None
+        };
+        let mut results = results.into_iter();
+        let mut next = || results.next().unwrap_or(Ok(Vec::new())).map_err(|(_, e)| e);
+        let gpu = (|| -> Result<_, String> {
+            Ok(devices(&DcgmSeries {
+                util: next()?,
+                fb_used: next()?,
+                fb_free: next()?,
+                temp: next()?,
+                power: next()?,
+                idle: next()?,
+            }))
+        })();
+        let ceph = (|| -> Result<_, String> {
+            let (h, up, inn) = (next()?, next()?, next()?);
+            Ok(ceph_metrics::from_series(&h, &up, &inn))
+        })();
+        let now = SystemTime::now();
+        let now_unix = now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let velero = next().map(|v| velero_metrics::from_series(&v, now_unix));
+        ExporterObservation {
+            observed_at: now,
+            unreachable,
+            gpu: fetched(gpu),
+            ceph: fetched(ceph),
+            velero: fetched(velero),
+        }
+    }
+
     /// The interval, longer while the API is down (2, 4, 8 ... up to 60 s).
     pub fn next_delay(&self) -> Duration {
-        match self.failures {
+        match self.failures.load(Ordering::Relaxed) {
             0 | 1 => self.interval,
             n => self
                 .interval
@@ -227,6 +321,13 @@ struct Part<T> {
     transport_failed: bool,
     not_found: bool,
     fetched: Fetched<T>,
+}
+
+fn fetched<T>(r: Result<T, String>) -> Fetched<T> {
+    match r {
+        Ok(value) => Fetched::Read { value },
+        Err(error) => Fetched::Failed { error },
+    }
 }
 
 /// reqwest's error and its causes ("error sending request: ... Connection refused").
@@ -248,11 +349,13 @@ fn error_chain(e: &reqwest::Error) -> String {
 }
 
 /// The source task: probe, send, wait, until the receiver goes away.
-pub async fn run(mut prober: MetricsStatusProber, tx: mpsc::Sender<Msg>) {
+pub async fn run(prober: MetricsStatusProber, tx: mpsc::Sender<Msg>) {
     loop {
         let started = Instant::now();
-        let observation = prober.probe().await;
-        if tx.send(Msg::Metrics(observation)).await.is_err() {
+        let (observation, exporters) = tokio::join!(prober.probe(), prober.probe_exporters());
+        if tx.send(Msg::Metrics(observation)).await.is_err()
+            || tx.send(Msg::Exporters(exporters)).await.is_err()
+        {
             return;
         }
         tokio::time::sleep(prober.next_delay().saturating_sub(started.elapsed())).await;

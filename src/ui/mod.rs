@@ -15,7 +15,8 @@ pub mod runbook;
 pub mod table_pane;
 pub mod velero;
 
-// The Thanos / metrics pane (issue 5).
+// The Thanos / metrics pane and exporter metrics on other panes (issue 5).
+pub mod exporter_line;
 pub mod thanos;
 
 use std::time::Duration;
