@@ -242,6 +242,21 @@ async fn lab_thanos_stores_retention_and_a_lost_zone() {
     assert_eq!(obs.findings(), vec![], "healthy lab: only Watchdog fires");
     assert_eq!(firing_names(&obs), ["Watchdog"]);
 
+    // Numbers, not assertions: a round (4 status requests + 3 retention queries, and the
+    // 10 exporter queries) against the lab, 20 times.
+    let p = prober(&server.url());
+    let mut took: Vec<Duration> = Vec::new();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let _ = tokio::join!(p.probe(), p.probe_exporters());
+        took.push(started.elapsed());
+    }
+    took.sort();
+    eprintln!(
+        "metrics round against the lab: min {:?} median {:?} max {:?}",
+        took[0], took[10], took[19]
+    );
+
     // A raw retention longer than the lab keeps (15 d) falls short, and says so.
     let long = RetentionSettings {
         raw: Duration::from_secs(60 * 86_400),
