@@ -922,6 +922,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         state.kube.configured = true;
         state.kpis.configured = true;
         state.metrics.configured = true;
+        state.exporters.configured = true;
     }
 
     let mut tasks = Vec::new();

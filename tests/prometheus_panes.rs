@@ -633,6 +633,24 @@ async fn real_prometheus_dcgm_ceph_and_velero_series() {
         ]
     );
     assert_eq!(state.gpu_health(), Health::Crit);
+    // On the GPU pane: the node's hottest GPU in the critical colour, at both sizes.
+    update(&mut state, Msg::Action(kha::model::Action::PaneGpu));
+    let theme = kha::config::theme::Theme::shipped("default").unwrap();
+    let keymap = kha::config::keymap::Keymap::shipped("default").unwrap();
+    for (w, h) in [(80, 24), (160, 48)] {
+        let mut terminal =
+            ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+        terminal
+            .draw(|f| kha::ui::view(f, &state, &theme, &keymap))
+            .unwrap();
+        let buf = terminal.backend().buffer().clone();
+        assert_eq!(
+            common::fg_of(&buf, "95C"),
+            theme.crit.fg.unwrap(),
+            "{}",
+            common::text(&buf)
+        );
+    }
     assert!(matches!(state.exporters.ceph(), MetricsStatus::Read { .. }));
     assert!(
         state
