@@ -132,6 +132,9 @@ pub enum Command {
     },
     /// The audit log of runbooks run from this machine.
     Audit(crate::runbook::cli::AuditArgs),
+    /// Install or upgrade the HA stack (`--plan`, the default, prints the ordered plan;
+    /// `--apply` runs it; `--only velero` for one component).
+    Install(crate::install::cli::InstallArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -468,6 +471,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Etcd { command }) => crate::runbook::cli::etcd(&settings, command).await,
         Some(Command::Audit(args)) => crate::runbook::cli::audit(&args),
+        Some(Command::Install(args)) => crate::install::cli::install(&settings, &args).await,
     }
 }
 
