@@ -310,20 +310,6 @@ fn reconfigure_why(recorded: bool) -> String {
     }
 }
 
-/// Go-style duration (`5m`, `90s`, `1h`) as a Duration; 5 minutes when unreadable.
-pub fn parse_timeout(text: &str) -> Duration {
-    let (num, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = num.parse().unwrap_or(5);
-    Duration::from_secs(match unit {
-        "s" => n,
-        "h" => n * 3600,
-        _ => n * 60,
-    })
-}
-
 fn component_steps(
     c: &Component,
     change: &Change,
@@ -331,10 +317,7 @@ fn component_steps(
     record: &InstallState,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
-    let timeout = c
-        .chart
-        .as_ref()
-        .map_or(Duration::from_secs(300), |ch| parse_timeout(&ch.timeout));
+    let timeout = c.timeout;
     let workload_checks: Vec<ReadyCheck> = c
         .ready
         .iter()

@@ -205,6 +205,8 @@ pub struct Component {
     pub depends_on: Vec<String>,
     pub ready: Vec<ReadyCheck>,
     pub needs: Vec<Need>,
+    /// How long its chart and readiness may take (`timeout`, default 5m).
+    pub timeout: std::time::Duration,
     /// Where its table starts in the stack file (for messages, and file order).
     pub offset: usize,
     /// Byte offsets of its `depends_on` entries, parallel to `depends_on`.
@@ -507,11 +509,34 @@ fn component(
         depends_on_offsets: raw.depends_on.iter().map(|d| d.span().start).collect(),
         ready,
         needs,
+        timeout: parse_timeout(&raw.timeout).ok_or_else(|| {
+            source.error_at(
+                offset,
+                format!(
+                    "component `{name}`: timeout {:?} is not a duration like 90s, 5m or 1h",
+                    raw.timeout
+                ),
+            )
+        })?,
         offset,
         digest: String::new(),
     };
     c.digest = digest(&c);
     Ok(c)
+}
+
+/// A Go-style duration as Helm takes it (`90s`, `5m`, `1h`).
+pub fn parse_timeout(text: &str) -> Option<std::time::Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (num, unit) = text.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(secs))
 }
 
 fn relative(source: &Source, file: &str) -> PathBuf {
