@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 
 use super::kube::{Store, WatchEvent};
 
+pub mod rollout_status;
+
 /// One simulated controller.
 pub struct Controller {
     pub name: &'static str,
@@ -27,7 +29,7 @@ pub struct Controller {
 
 /// Every controller the lab runs.
 pub fn all() -> Vec<Controller> {
-    Vec::new()
+    vec![rollout_status::controller()]
 }
 
 /// Starts the controller task: every committed change goes to the controllers that
