@@ -155,16 +155,9 @@ impl Lab {
         argv
     }
 
-    fn upgrade(
-        &self,
-        release: &str,
-        chart: &str,
-        repo: &str,
-        version: &str,
-        ns: &str,
-        timeout: &str,
-        values: &[&str],
-    ) -> Vec<String> {
+    /// `helm upgrade --install` of `[release, chart, repo, version, namespace, timeout]`.
+    fn upgrade(&self, chart: [&str; 6], values: &[&str]) -> Vec<String> {
+        let [release, chart, repo, version, ns, timeout] = chart;
         let mut rest = vec![
             "upgrade",
             "--install",
@@ -208,12 +201,14 @@ async fn apply_stops_at_a_failing_component_resumes_there_and_then_changes_nothi
     let version = lab.helm_argv(&["version", "--template", "{{.Version}}"]);
     let list = lab.helm_argv(&["list", "-A", "-o", "json"]);
     let cilium = lab.upgrade(
-        "cilium",
-        "cilium",
-        "https://helm.cilium.io/",
-        "1.18.4",
-        "kube-system",
-        "5m",
+        [
+            "cilium",
+            "cilium",
+            "https://helm.cilium.io/",
+            "1.18.4",
+            "kube-system",
+            "5m",
+        ],
         &[
             "k8sServiceHost=\"10.0.0.100\"",
             "k8sServicePort=6443",
@@ -221,16 +216,17 @@ async fn apply_stops_at_a_failing_component_resumes_there_and_then_changes_nothi
         ],
     );
     let rook = lab.upgrade(
-        "rook-ceph",
-        "rook-ceph",
-        "https://charts.rook.io/release",
-        "v1.18.7",
-        "rook-ceph",
-        "5m",
+        [
+            "rook-ceph",
+            "rook-ceph",
+            "https://charts.rook.io/release",
+            "v1.18.7",
+            "rook-ceph",
+            "5m",
+        ],
         &["crds={\"enabled\":true}"],
     );
-    let velero = lab.upgrade(
-        "velero", "velero", "https://vmware-tanzu.github.io/helm-charts", "12.1.0", "velero", "3m",
+    let velero = lab.upgrade(["velero", "velero", "https://vmware-tanzu.github.io/helm-charts", "12.1.0", "velero", "3m"],
         &["configuration={\"backupStorageLocation\":[{\"bucket\":\"velero-backup\",\"name\":\"default\",\"provider\":\"aws\"}]}"],
     );
 
