@@ -8,6 +8,7 @@
 //! - [`observe`]: helm and the API server, read once for the plan.
 //! - [`kube`]: server-side apply and readiness checks for the executor.
 //! - [`state`]: kha's record in ConfigMap `kube-system/kha-install`.
+//! - [`tui`]: the install of one pane's system, from its runbook menu.
 //! - [`cli`]: `kha install --plan|--apply [--only ...]`.
 
 pub mod cli;
@@ -18,3 +19,4 @@ pub mod plan;
 pub mod ready;
 pub mod stack;
 pub mod state;
+pub mod tui;

@@ -22,6 +22,9 @@ pub const ETCD_MENU: [&str; 5] = [
 pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
     match pane {
         PaneId::Etcd => &ETCD_MENU,
+        PaneId::Ceph => &crate::install::tui::CEPH_MENU,
+        PaneId::Velero => &crate::install::tui::VELERO_MENU,
+        PaneId::Rollouts => &crate::install::tui::ROLLOUTS_MENU,
         _ => &[],
     }
 }
@@ -30,6 +33,13 @@ pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
 fn plan_entry(state: &State, pane: PaneId, i: usize) -> Result<Runbook, String> {
     match pane {
         PaneId::Etcd => plan_etcd_entry(state, i),
+        PaneId::Ceph | PaneId::Velero | PaneId::Rollouts => crate::install::tui::plan_for_pane(
+            &state.cluster,
+            pane,
+            &state.kube,
+            &crate::install::tui::helm_from_env(),
+            crate::runbook::exec::find_in_path("helm").is_some(),
+        ),
         _ => Err("this pane has no runbooks".into()),
     }
 }
