@@ -6,7 +6,6 @@
 //! gives the full diff and preflight.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
 use super::plan::{self, ClusterFacts, HelmTarget, Observed};
 use super::stack::{self, Source};
@@ -36,8 +35,7 @@ pub fn components_for(pane: PaneId) -> &'static [&'static str] {
 pub fn helm_from_env() -> HelmTarget {
     let kubeconfig = std::env::var_os("KUBECONFIG")
         .and_then(|v| std::env::split_paths(&v).next())
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(PathBuf::from);
+        .filter(|p| !p.as_os_str().is_empty());
     HelmTarget {
         kubeconfig,
         context: std::env::var("KHA_KUBE_CONTEXT")
@@ -123,6 +121,7 @@ pub fn plan_for_pane(
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
     use std::time::{Duration, SystemTime};
 
     use super::*;
