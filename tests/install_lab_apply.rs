@@ -135,3 +135,118 @@ async fn apply_to_a_custom_resource_keeps_its_status() {
     );
     assert_eq!(after["status"], before["status"]);
 }
+
+struct Yes;
+
+impl kha::runbook::engine::Operator for Yes {
+    fn ask(&mut self, _: &str) -> String {
+        "y".into()
+    }
+    fn decide(&mut self, _: usize, _: &str, _: bool) -> kha::runbook::engine::Decision {
+        kha::runbook::engine::Decision::Abort
+    }
+    fn progress(&mut self, _: kha::runbook::engine::Progress) {}
+}
+
+/// The built-in stack's Gatekeeper manifests, run by the engine against the lab: the
+/// ConstraintTemplate is applied and waited for (the lab's Gatekeeper stand-in makes
+/// the constraint CRD), then the privileged-container constraint is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gatekeeper_constraint_follows_its_template() {
+    use kha::install::plan::{self, ClusterFacts, HelmTarget, Observed};
+    use kha::install::stack::{self, Source};
+    use kha::runbook::{Operation, Runbook};
+
+    let (store, _server, _client, dir) = lab().await;
+    let controllers = kha::lab::controllers::spawn(store.clone());
+    // What the Gatekeeper chart installs: the ConstraintTemplate CRD.
+    store
+        .put(json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "constrainttemplates.templates.gatekeeper.sh"},
+            "spec": {
+                "group": "templates.gatekeeper.sh",
+                "names": {"kind": "ConstraintTemplate", "listKind": "ConstraintTemplateList",
+                    "plural": "constrainttemplates", "singular": "constrainttemplate"},
+                "scope": "Cluster",
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+                    "subresources": {"status": {}}}],
+            },
+        }))
+        .unwrap();
+    let mut set = std::collections::BTreeMap::new();
+    set.insert("api_server_host".to_string(), "10.0.0.100".to_string());
+    let stack = stack::parse(Source::embedded(), &set).unwrap();
+    let observed = Observed {
+        helm_version: Ok("v3.16.2".into()),
+        releases: Vec::new(),
+        state: Default::default(),
+        present: Default::default(),
+        cluster: ClusterFacts {
+            server_version: Ok("v1.34.1".into()),
+            denied: Vec::new(),
+            nodes: Vec::new(),
+        },
+    };
+    let p = plan::plan(
+        "lab",
+        &stack,
+        &observed,
+        &["gatekeeper".to_string()],
+        &HelmTarget::default(),
+    )
+    .unwrap();
+    let steps: Vec<_> = p
+        .runbook
+        .steps
+        .into_iter()
+        .filter(
+            |s| matches!(&s.operation, Operation::KubeApply { kind, .. } if kind != "ConfigMap"),
+        )
+        .collect();
+    assert_eq!(steps.len(), 2);
+    let rb = Runbook {
+        preconditions: Vec::new(),
+        steps,
+        ..p.runbook
+    };
+    let kube = kha::sources::kube::KubeSourceConfig::new(
+        Some(kha::sources::kube::KubeconfigSource::File(
+            dir.path().join("kubeconfig"),
+        )),
+        None,
+    );
+    let mut engine = kha::runbook::engine::Engine {
+        executor: kha::runbook::exec::LiveExecutor::new(&Default::default(), dir.path().into())
+            .unwrap()
+            .with_kube(kube),
+        audit: kha::runbook::audit::AuditLog::in_dir(dir.path()),
+        read_only: false,
+        poll: std::time::Duration::from_millis(50),
+        kube_user: None,
+        seen: Vec::new(),
+    };
+    let report = engine.run(&rb, &mut Yes, None).await.unwrap();
+    assert_eq!(report.completed, 2);
+    let template = store
+        .get(
+            "templates.gatekeeper.sh/v1",
+            "ConstraintTemplate",
+            None,
+            "k8spspprivilegedcontainer",
+        )
+        .unwrap();
+    assert_eq!(template["status"]["created"], true);
+    let constraint = store
+        .get(
+            "constraints.gatekeeper.sh/v1beta1",
+            "K8sPSPPrivilegedContainer",
+            None,
+            "psp-privileged-container",
+        )
+        .expect("the constraint applied after its CRD appeared");
+    assert_eq!(constraint["spec"]["match"]["kinds"][0]["kinds"][0], "Pod");
+    controllers.abort();
+}

@@ -2,7 +2,8 @@
 //! install's readiness checks pass in the lab as they would on a healthy cluster:
 //! a Deployment or DaemonSet whose spec changed rolls out (the Deployment and DaemonSet
 //! controllers), a new CRD becomes Established (kube-apiserver), a new CephCluster
-//! Ready with HEALTH_OK (Rook), a new BackupStorageLocation Available (Velero).
+//! Ready with HEALTH_OK (Rook), a new BackupStorageLocation Available (Velero), a new
+//! ConstraintTemplate makes its constraint CRD and reports `created` (Gatekeeper).
 //!
 //! Only objects no controller has reported on yet are touched (no status, or a
 //! generation not observed): the lab world's deliberate faults (a HEALTH_WARN Ceph, an
@@ -22,6 +23,7 @@ pub fn controller() -> Controller {
             "customresourcedefinitions.apiextensions.k8s.io",
             "cephclusters.ceph.rook.io",
             "backupstoragelocations.velero.io",
+            "constrainttemplates.templates.gatekeeper.sh",
         ],
         react,
     }
@@ -32,6 +34,15 @@ fn react(store: &Store, event: &WatchEvent) {
         return;
     }
     let obj = event.object.value();
+    if &*event.resource == "constrainttemplates.templates.gatekeeper.sh"
+        && obj["status"]["created"] != true
+        && let Some(crd) = constraint_crd(&obj)
+    {
+        // Gatekeeper makes the constraint kind first, then says so.
+        if store.put(crd).is_err() {
+            return;
+        }
+    }
     let Some(status) = desired_status(&event.resource, &obj) else {
         return;
     };
@@ -135,11 +146,42 @@ pub fn desired_status(resource: &str, obj: &Value) -> Option<Value> {
                 "ceph": {"health": "HEALTH_OK", "details": {}},
             })
         }),
+        "constrainttemplates.templates.gatekeeper.sh" => (status["created"] != true)
+            .then(|| json!({"created": true, "byPod": []})),
         "backupstoragelocations.velero.io" => unreported.then(|| {
             json!({"phase": "Available", "accessMode": obj["spec"]["accessMode"].as_str().unwrap_or("ReadWrite")})
         }),
         _ => None,
     }
+}
+
+/// The constraint CRD a ConstraintTemplate defines (`constraints.gatekeeper.sh`, the
+/// kind from `spec.crd.spec.names.kind`, plural its lowercase, cluster-scoped), as
+/// Gatekeeper creates it.
+pub fn constraint_crd(template: &Value) -> Option<Value> {
+    let kind = template["spec"]["crd"]["spec"]["names"]["kind"].as_str()?;
+    let plural = kind.to_lowercase();
+    let names = json!({"kind": kind, "listKind": format!("{kind}List"), "plural": plural,
+        "singular": plural, "categories": ["constraint", "constraints"]});
+    let version = |name: &str, storage: bool| {
+        json!({"name": name, "served": true, "storage": storage,
+            "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            "subresources": {"status": {}}})
+    };
+    Some(json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": format!("{plural}.constraints.gatekeeper.sh"),
+            "labels": {"gatekeeper.sh/constraint": "yes"},
+        },
+        "spec": {
+            "group": "constraints.gatekeeper.sh",
+            "names": names,
+            "scope": "Cluster",
+            "versions": [version("v1beta1", true), version("v1alpha1", false), version("v1", false)],
+        },
+    }))
 }
 
 #[cfg(test)]
