@@ -274,4 +274,27 @@ fn preflight_failures_are_unmet_preconditions() {
             "ceph-cluster: the Ceph storage nodes exist, are Ready and list their devices: storage-node-3 is not a node",
         ]
     );
+
+    // Unreachable: nothing about the cluster is taken as met.
+    let mut o = fresh();
+    o.cluster = ClusterFacts {
+        server_version: Err("no kubeconfig: set KUBECONFIG or --kubeconfig".into()),
+        denied: Vec::new(),
+        nodes: Vec::new(),
+    };
+    let p = plan::plan("prod-eu", &s, &o, &[], &helm()).unwrap();
+    let unmet: Vec<&str> = p
+        .runbook
+        .unmet()
+        .iter()
+        .map(|u| u.evidence.as_str())
+        .collect();
+    assert_eq!(
+        unmet[..3],
+        [
+            "no kubeconfig: set KUBECONFIG or --kubeconfig",
+            "not checked: the cluster is not reachable",
+            "0 of 0 nodes Ready in 0 zone(s)",
+        ]
+    );
 }

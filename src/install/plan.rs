@@ -539,8 +539,10 @@ fn preflight(
     out.push(Precondition {
         description: "the identity may install (namespaces, CRDs, workloads, RBAC, configmaps)"
             .into(),
-        met: cluster.denied.is_empty(),
-        evidence: if cluster.denied.is_empty() {
+        met: cluster.server_version.is_ok() && cluster.denied.is_empty(),
+        evidence: if cluster.server_version.is_err() {
+            "not checked: the cluster is not reachable".into()
+        } else if cluster.denied.is_empty() {
             "all access reviews allowed".into()
         } else {
             format!("denied: {}", cluster.denied.join(", "))
