@@ -143,6 +143,21 @@ fn a_chart_without_a_version_or_a_component_without_namespace_is_named() {
 }
 
 #[test]
+fn a_chart_timeout_beyond_the_command_limit_is_named() {
+    let text = format!("{HEAD}{}timeout = \"15m\"\n", component("cilium", ""));
+    let e = error(&text);
+    assert_eq!(e.line, 3, "{e}");
+    assert!(
+        e.message
+            .contains("timeout 15m is longer than kha lets a command run (570 s)"),
+        "{}",
+        e.message
+    );
+    let text = format!("{HEAD}{}timeout = \"soon\"\n", component("cilium", ""));
+    assert!(error(&text).message.contains("is not a duration"));
+}
+
+#[test]
 fn a_manifest_without_a_name_is_named() {
     let text = format!(
         "{HEAD}{}[[components.cilium.manifests]]\napiVersion = \"v1\"\nkind = \"ConfigMap\"\nmetadata = {{ namespace = \"x\" }}\n",

@@ -499,6 +499,26 @@ fn component(
             }
         });
     }
+    let timeout = parse_timeout(&raw.timeout).ok_or_else(|| {
+        source.error_at(
+            offset,
+            format!(
+                "component `{name}`: timeout {:?} is not a duration like 90s, 5m or 1h",
+                raw.timeout
+            ),
+        )
+    })?;
+    if chart.is_some() && timeout > HELM_TIMEOUT_LIMIT {
+        return Err(source.error_at(
+            offset,
+            format!(
+                "component `{name}`: timeout {} is longer than kha lets a command run ({} s); \
+                 use at most 9m (readiness is checked by kha afterwards anyway)",
+                raw.timeout,
+                HELM_TIMEOUT_LIMIT.as_secs()
+            ),
+        ));
+    }
     let mut c = Component {
         name: name.to_string(),
         description: raw.description.clone().unwrap_or_default(),
@@ -509,21 +529,17 @@ fn component(
         depends_on_offsets: raw.depends_on.iter().map(|d| d.span().start).collect(),
         ready,
         needs,
-        timeout: parse_timeout(&raw.timeout).ok_or_else(|| {
-            source.error_at(
-                offset,
-                format!(
-                    "component `{name}`: timeout {:?} is not a duration like 90s, 5m or 1h",
-                    raw.timeout
-                ),
-            )
-        })?,
+        timeout,
         offset,
         digest: String::new(),
     };
     c.digest = digest(&c);
     Ok(c)
 }
+
+/// The longest a chart's `--timeout` may be: the runbook executor stops any command
+/// after 600 s, and helm needs time to report after its own timeout.
+pub const HELM_TIMEOUT_LIMIT: std::time::Duration = std::time::Duration::from_secs(570);
 
 /// A Go-style duration as Helm takes it (`90s`, `5m`, `1h`).
 pub fn parse_timeout(text: &str) -> Option<std::time::Duration> {
