@@ -73,7 +73,7 @@ impl Source {
 
     /// An error at byte `offset`.
     pub fn error_at(&self, offset: usize, message: impl Into<String>) -> StackError {
-        let before = &self.text[..offset.min(self.text.len())];
+        let before = self.text.get(..offset).unwrap_or(&self.text);
         let line = before.matches('\n').count() + 1;
         let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
         StackError {
@@ -369,8 +369,10 @@ fn resolve(
 ) -> Result<Value, StackError> {
     substitute(&mut v, settings).map_err(|name| {
         let needle = format!("${{{name}");
-        let at = source.text[from.min(source.text.len())..]
-            .find(&needle)
+        let at = source
+            .text
+            .get(from..)
+            .and_then(|rest| rest.find(&needle))
             .map_or(from, |i| from + i);
         source.error_at(
             at,
