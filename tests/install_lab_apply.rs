@@ -188,6 +188,7 @@ async fn gatekeeper_constraint_follows_its_template() {
             server_version: Ok("v1.34.1".into()),
             denied: Vec::new(),
             nodes: Vec::new(),
+            devices: Default::default(),
         },
     };
     let p = plan::plan(

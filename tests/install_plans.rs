@@ -72,6 +72,7 @@ fn fresh() -> Observed {
             server_version: Ok("v1.34.1".into()),
             denied: Vec::new(),
             nodes: nodes(),
+            devices: Default::default(),
         },
     }
 }
@@ -275,12 +276,36 @@ fn preflight_failures_are_unmet_preconditions() {
         ]
     );
 
+    // Rook's discovery (once the operator runs) confirms or refutes the devices.
+    let mut o = fresh();
+    for (node, devices) in [
+        ("storage-node-1", vec!["nvme0n1", "sda"]),
+        ("storage-node-2", vec!["sda"]),
+    ] {
+        o.cluster.devices.insert(
+            node.to_string(),
+            devices.into_iter().map(String::from).collect(),
+        );
+    }
+    let p = plan::plan("prod-eu", &s, &o, &[], &helm()).unwrap();
+    let unmet: Vec<&str> = p
+        .runbook
+        .unmet()
+        .iter()
+        .map(|u| u.evidence.as_str())
+        .collect();
+    assert_eq!(
+        unmet,
+        ["storage-node-2: nvme0n1 is not an available device (Rook's discovery saw: sda)"]
+    );
+
     // Unreachable: nothing about the cluster is taken as met.
     let mut o = fresh();
     o.cluster = ClusterFacts {
         server_version: Err("no kubeconfig: set KUBECONFIG or --kubeconfig".into()),
         denied: Vec::new(),
         nodes: Vec::new(),
+        devices: Default::default(),
     };
     let p = plan::plan("prod-eu", &s, &o, &[], &helm()).unwrap();
     let unmet: Vec<&str> = p

@@ -2,7 +2,7 @@
 //! (argv, never a shell), and from the API: server version, access reviews, nodes,
 //! kha's record (ConfigMap `kha-install`) and which manifest objects exist.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
@@ -145,6 +145,32 @@ async fn nodes(client: &Client) -> Result<Vec<NodeFact>> {
         .collect())
 }
 
+/// The devices Rook's discovery daemon reported per node (ConfigMaps
+/// `local-device-NODE` labelled `app=rook-discover` in `rook-ceph`); empty before the
+/// Rook operator runs.
+async fn discovered_devices(client: &Client) -> BTreeMap<String, Vec<String>> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "rook-ceph");
+    let Ok(list) = api
+        .list(&ListParams::default().labels("app=rook-discover"))
+        .await
+    else {
+        return BTreeMap::new();
+    };
+    list.items
+        .into_iter()
+        .filter_map(|cm| {
+            let node = cm.metadata.labels.as_ref()?.get("rook.io/node")?.clone();
+            let devices: Vec<serde_json::Value> =
+                serde_json::from_str(cm.data.as_ref()?.get("devices")?).ok()?;
+            let names = devices
+                .iter()
+                .filter_map(|d| d["name"].as_str().map(str::to_string))
+                .collect();
+            Some((node, names))
+        })
+        .collect()
+}
+
 async fn cluster_facts(client: &Client) -> Result<ClusterFacts> {
     let version = client
         .apiserver_version()
@@ -154,6 +180,7 @@ async fn cluster_facts(client: &Client) -> Result<ClusterFacts> {
         server_version: Ok(version.git_version),
         denied: denied(client).await?,
         nodes: nodes(client).await?,
+        devices: discovered_devices(client).await,
     })
 }
 
@@ -214,6 +241,7 @@ pub async fn observe(
             server_version: Err(e),
             denied: Vec::new(),
             nodes: Vec::new(),
+            devices: Default::default(),
         },
     };
     let client = match super::kube::client(Some(kube)).await {

@@ -49,6 +49,8 @@ pub struct ClusterFacts {
     /// Permissions the install needs that the identity lacks ("create namespaces").
     pub denied: Vec<String>,
     pub nodes: Vec<NodeFact>,
+    /// Raw devices Rook's discovery reported, per node (empty before Rook runs).
+    pub devices: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 /// Everything the plan is made from.
@@ -588,7 +590,7 @@ fn preflight(
         .iter()
         .filter(|c| c.needs.contains(&Need::StorageDevices))
     {
-        out.push(storage_precondition(c, &cluster.nodes));
+        out.push(storage_precondition(c, cluster));
     }
     if !only.is_empty() {
         for c in planned {
@@ -635,8 +637,9 @@ fn installed(stack: &Stack, observed: &Observed, name: &str) -> bool {
 }
 
 /// The CephCluster's `storage.nodes` exist, are Ready and list devices.
-fn storage_precondition(c: &Component, nodes: &[NodeFact]) -> Precondition {
-    let wanted: Vec<(String, usize)> = c
+fn storage_precondition(c: &Component, cluster: &ClusterFacts) -> Precondition {
+    let nodes = &cluster.nodes;
+    let wanted: Vec<(String, Vec<String>)> = c
         .manifests
         .iter()
         .filter(|m| m.kind == "CephCluster")
@@ -649,17 +652,42 @@ fn storage_precondition(c: &Component, nodes: &[NodeFact]) -> Precondition {
         .map(|n: Value| {
             (
                 n["name"].as_str().unwrap_or_default().to_string(),
-                n["devices"].as_array().map_or(0, Vec::len),
+                n["devices"]
+                    .as_array()
+                    .map(|ds| {
+                        ds.iter()
+                            .filter_map(|d| d["name"].as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             )
         })
         .collect();
     let mut problems = Vec::new();
+    let mut confirmed = 0;
     for (name, devices) in &wanted {
         match nodes.iter().find(|n| &n.name == name) {
             None => problems.push(format!("{name} is not a node")),
             Some(n) if !n.ready => problems.push(format!("{name} is not Ready")),
-            Some(_) if *devices == 0 => problems.push(format!("{name} lists no devices")),
-            Some(_) => {}
+            Some(_) if devices.is_empty() => problems.push(format!("{name} lists no devices")),
+            Some(_) => {
+                if let Some(seen) = cluster.devices.get(name) {
+                    for d in devices {
+                        if seen.contains(d) {
+                            confirmed += 1;
+                        } else {
+                            problems.push(format!(
+                                "{name}: {d} is not an available device (Rook's discovery saw: {})",
+                                if seen.is_empty() {
+                                    "none".to_string()
+                                } else {
+                                    seen.join(", ")
+                                }
+                            ));
+                        }
+                    }
+                }
+            }
         }
     }
     let met = !wanted.is_empty() && problems.is_empty();
@@ -672,11 +700,15 @@ fn storage_precondition(c: &Component, nodes: &[NodeFact]) -> Precondition {
         evidence: if wanted.is_empty() {
             "the CephCluster lists no storage nodes".into()
         } else if problems.is_empty() {
-            let devices: usize = wanted.iter().map(|(_, d)| d).sum();
-            format!(
-                "{} node(s), {devices} device(s) (Rook's OSD prepare checks the devices are empty)",
-                wanted.len()
-            )
+            let devices: usize = wanted.iter().map(|(_, d)| d.len()).sum();
+            let seen = if confirmed == devices {
+                "all seen by Rook's discovery".to_string()
+            } else if confirmed > 0 {
+                format!("{confirmed} seen by Rook's discovery, the rest checked by its OSD prepare")
+            } else {
+                "Rook's OSD prepare checks the devices are empty".to_string()
+            };
+            format!("{} node(s), {devices} device(s) ({seen})", wanted.len())
         } else {
             problems.join("; ")
         },

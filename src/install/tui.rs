@@ -72,6 +72,7 @@ pub fn plan_for_pane(
             server_version: Ok("watched by the cockpit".into()),
             denied: Vec::new(),
             nodes: Vec::new(),
+            devices: Default::default(),
         },
     };
     let planned = plan::plan(cluster, &stack, &observed, &only, helm)?;
