@@ -14,11 +14,44 @@ use crate::model::PaneId;
 use crate::model::kube::{Availability, KubeState};
 use crate::runbook::{Precondition, Runbook};
 
-/// The menu entry of a pane, when it has one.
-pub const CEPH_MENU: [&str; 1] = ["Install Rook-Ceph and the CephCluster (built-in stack)"];
-pub const VELERO_MENU: [&str; 1] = ["Install Velero with the DR location (built-in stack)"];
-pub const ROLLOUTS_MENU: [&str; 1] =
-    ["Install Argo Rollouts and the success-rate analysis (built-in stack)"];
+/// The pane's other runbooks with the install entry last.
+const fn with_install<const N: usize, const M: usize>(
+    runbooks: [&'static str; N],
+    install: &'static str,
+) -> [&'static str; M] {
+    let mut out = [install; M];
+    let mut i = 0;
+    while i < N {
+        out[i] = runbooks[i];
+        i += 1;
+    }
+    out
+}
+
+use crate::model::runbook_cr_ui;
+
+const INSTALL_CEPH: &str = "Install Rook-Ceph and the CephCluster (built-in stack)";
+const INSTALL_VELERO: &str = "Install Velero with the DR location (built-in stack)";
+const INSTALL_ROLLOUTS: &str =
+    "Install Argo Rollouts and the success-rate analysis (built-in stack)";
+
+/// The panes' menus: their runbooks, then the install of their system.
+pub const CEPH_MENU: [&str; 1] = [INSTALL_CEPH];
+pub const VELERO_MENU: [&str; runbook_cr_ui::VELERO_MENU.len() + 1] =
+    with_install(runbook_cr_ui::VELERO_MENU, INSTALL_VELERO);
+pub const ROLLOUTS_MENU: [&str; runbook_cr_ui::ROLLOUTS_MENU.len() + 1] =
+    with_install(runbook_cr_ui::ROLLOUTS_MENU, INSTALL_ROLLOUTS);
+
+/// Whether entry `i` of `pane`'s menu is the install (the last entry).
+pub fn is_install_entry(pane: PaneId, i: usize) -> bool {
+    let menu: &[&str] = match pane {
+        PaneId::Ceph => &CEPH_MENU,
+        PaneId::Velero => &VELERO_MENU,
+        PaneId::Rollouts => &ROLLOUTS_MENU,
+        _ => return false,
+    };
+    i + 1 == menu.len()
+}
 
 /// The built-in stack's components behind a pane.
 pub fn components_for(pane: PaneId) -> &'static [&'static str] {
@@ -177,6 +210,9 @@ mod tests {
             _ => None,
         });
         assert_eq!(last_ready, Some(2), "both backup locations Available");
+        assert!(is_install_entry(PaneId::Velero, VELERO_MENU.len() - 1));
+        assert!(!is_install_entry(PaneId::Velero, 0));
+        assert_eq!(VELERO_MENU[..2], runbook_cr_ui::VELERO_MENU);
         let ceph = plan_for_pane("prod", PaneId::Ceph, &kube, &helm, false).unwrap();
         assert!(ceph.steps[0].title.starts_with("rook-ceph: helm"));
         assert!(

@@ -22,9 +22,9 @@ pub const ETCD_MENU: [&str; 5] = [
 pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
     match pane {
         PaneId::Etcd => &ETCD_MENU,
-        PaneId::Ceph => &crate::install::tui::CEPH_MENU,
-        PaneId::Velero => &crate::install::tui::VELERO_MENU,
         PaneId::Rollouts => &crate::install::tui::ROLLOUTS_MENU,
+        PaneId::Velero => &crate::install::tui::VELERO_MENU,
+        PaneId::Ceph => &crate::install::tui::CEPH_MENU,
         _ => &[],
     }
 }
@@ -33,13 +33,18 @@ pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
 fn plan_entry(state: &State, pane: PaneId, i: usize) -> Result<Runbook, String> {
     match pane {
         PaneId::Etcd => plan_etcd_entry(state, i),
-        PaneId::Ceph | PaneId::Velero | PaneId::Rollouts => crate::install::tui::plan_for_pane(
-            &state.cluster,
-            pane,
-            &state.kube,
-            &crate::install::tui::helm_from_env(),
-            crate::runbook::exec::find_in_path("helm").is_some(),
-        ),
+        PaneId::Rollouts | PaneId::Velero | PaneId::Ceph
+            if crate::install::tui::is_install_entry(pane, i) =>
+        {
+            crate::install::tui::plan_for_pane(
+                &state.cluster,
+                pane,
+                &state.kube,
+                &crate::install::tui::helm_from_env(),
+                crate::runbook::exec::find_in_path("helm").is_some(),
+            )
+        }
+        PaneId::Rollouts | PaneId::Velero => super::runbook_cr_ui::plan_entry(state, pane, i),
         _ => Err("this pane has no runbooks".into()),
     }
 }
@@ -79,6 +84,8 @@ pub fn open_menu(state: &mut State) {
         _ => state.notice("runbooks: none on this pane; open the etcd pane (e) and press r".into()),
     }
 }
+
+pub use super::runbook_cr_ui::open_advised_abort;
 
 /// The etcd pane's entry `i`, planned from the latest observation.
 fn plan_etcd_entry(state: &State, i: usize) -> Result<Runbook, String> {

@@ -28,6 +28,7 @@ mod patch;
 mod printers;
 mod protobuf;
 mod rbac;
+mod recorder;
 mod request;
 mod resources;
 mod scale;
@@ -43,6 +44,7 @@ mod watch;
 
 pub use crds::lab_crds;
 pub use events::{EventType, WatchEvent};
+pub use recorder::{RecordedRequest, Recorder};
 pub use server::KubeApiServer;
 pub use store::{Store, StoreError};
 

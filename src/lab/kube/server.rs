@@ -72,6 +72,7 @@ impl KubeApiServer {
             store,
             config,
             stop_watches: stop_rx,
+            recorder: super::Recorder::default(),
         });
         let ca_pem = certs.ca_pem.clone();
         let acceptor = certs.acceptor.clone();
@@ -182,6 +183,11 @@ impl KubeApiServer {
             )
         })?;
         Ok(())
+    }
+
+    /// The log of the requests this server received (method, path, content type, body).
+    pub fn recorder(&self) -> super::Recorder {
+        self.ctx.recorder.clone()
     }
 
     /// Closes every open watch stream now; clients re-watch (or relist).
@@ -351,6 +357,13 @@ async fn serve(ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
             ));
         }
     };
+    ctx.recorder.record(
+        method.as_str(),
+        &path,
+        query.as_deref(),
+        content_type.as_deref(),
+        &body,
+    );
     let registry = || ctx.store.registry();
     let result = match routed {
         Route::Root => Ok(Reply::json(200, &root_paths(ctx))),

@@ -41,9 +41,24 @@ pub fn identity(source: &KubeconfigSource, context: Option<&str>) -> Option<Stri
     Some(format!("{user}@{name}"))
 }
 
+/// How much longer than a watch request's own timeout a read may wait for bytes before
+/// the connection is taken for dead.
+pub const READ_MARGIN: Duration = Duration::from_secs(5);
+
 /// Reads the kubeconfig and builds the client. Fails on local problems only (an
 /// unreadable kubeconfig, an unknown context); the network is not touched.
 pub async fn connect(source: &KubeconfigSource, context: Option<&str>) -> Result<Connection> {
+    connect_with(source, context, super::DEFAULT_WATCH_TIMEOUT).await
+}
+
+/// [`connect`] for a client whose watches last `watch_timeout`: a response that sends
+/// nothing for longer than that (plus [`READ_MARGIN`]) fails, so a request to a frozen
+/// API server or over a dead connection ends in an error instead of waiting forever.
+pub async fn connect_with(
+    source: &KubeconfigSource,
+    context: Option<&str>,
+    watch_timeout: Duration,
+) -> Result<Connection> {
     let kubeconfig = match source {
         KubeconfigSource::File(path) => Kubeconfig::read_from(path)
             .wrap_err_with(|| format!("cannot read the kubeconfig {}", path.display()))?,
@@ -74,6 +89,10 @@ pub async fn connect(source: &KubeconfigSource, context: Option<&str>) -> Result
         ));
     }
     config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(watch_timeout + READ_MARGIN);
+    // Count the read timeout from each request, not from when a pooled connection
+    // went idle.
+    config.reset_reader_on_write = true;
     let target = format!("context {context_name} at {}", config.cluster_url);
     let client = Client::try_from(config).wrap_err("cannot build the Kubernetes client")?;
     Ok(Connection {
