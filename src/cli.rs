@@ -162,6 +162,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::runbook::cli_cr::TrafficCommand,
     },
+    /// Install or upgrade the HA stack (`--plan`, the default, prints the ordered plan;
+    /// `--apply` runs it; `--only velero` for one component).
+    Install(crate::install::cli::InstallArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -576,6 +579,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Traffic { command }) => {
             crate::runbook::cli_cr::traffic(&settings, command).await
         }
+        Some(Command::Install(args)) => crate::install::cli::install(&settings, &args).await,
     }
 }
 

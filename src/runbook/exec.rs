@@ -394,6 +394,9 @@ impl Executor for LiveExecutor {
                 )))
             }
             Operation::Argv { host, argv } => self.run_argv(host.as_deref(), argv).await,
+            Operation::KubeApply { .. } => {
+                crate::install::kube::apply(self.kube.as_ref(), op, self.timeout).await
+            }
         }
     }
 
@@ -478,6 +481,9 @@ impl Executor for LiveExecutor {
                 }
             }
             Verification::SnapshotFile { path } => verify_snapshot(self, path).await,
+            Verification::KubeReady { checks } => {
+                crate::install::kube::ready(self.kube.as_ref(), checks, self.timeout).await
+            }
         }
     }
 }

@@ -128,6 +128,19 @@ pub enum Operation {
         host: Option<String>,
         argv: Vec<String>,
     },
+    /// Server-side apply of one object (`application/apply-patch+yaml`) with this
+    /// field manager, forcing conflicts (the object is kha's to declare). The manifest
+    /// is never printed (it may hold secrets); `describe` names the object only.
+    KubeApply {
+        api_version: String,
+        #[serde(rename = "object_kind")]
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        /// The object, as JSON text.
+        manifest: String,
+        field_manager: String,
+    },
 }
 
 impl Operation {
@@ -217,6 +230,22 @@ impl Operation {
                     None => format!("locally: {cmd}"),
                 }
             }
+            Operation::KubeApply {
+                api_version,
+                kind,
+                namespace,
+                name,
+                field_manager,
+                ..
+            } => {
+                let target = match namespace {
+                    Some(ns) => format!("{ns}/{name}"),
+                    None => name.clone(),
+                };
+                format!(
+                    "kube APPLY (server-side, field manager {field_manager}) {api_version} {kind} {target}"
+                )
+            }
         }
     }
 
@@ -233,7 +262,8 @@ impl Operation {
             | Operation::KubeStatusMergePatch { .. }
             | Operation::KubeJsonPatch { .. }
             | Operation::KubeCreate { .. }
-            | Operation::Argv { .. } => true,
+            | Operation::Argv { .. }
+            | Operation::KubeApply { .. } => true,
         }
     }
 }
@@ -267,6 +297,10 @@ pub enum Verification {
     /// The snapshot file exists, is non-empty and `etcdutl`/`etcdctl snapshot status`
     /// accepts it when either is installed.
     SnapshotFile { path: PathBuf },
+    /// Every readiness check holds (rolled out, Established, Ready/HEALTH_OK, Available).
+    KubeReady {
+        checks: Vec<crate::install::ready::ReadyCheck>,
+    },
 }
 
 impl Verification {
@@ -296,6 +330,11 @@ impl Verification {
                 "{} is a valid snapshot (size, SHA-256, `etcdutl snapshot status` when installed)",
                 path.display()
             ),
+            Verification::KubeReady { checks } => checks
+                .iter()
+                .map(|c| c.describe())
+                .collect::<Vec<_>>()
+                .join("; "),
         }
     }
 }

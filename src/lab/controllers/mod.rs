@@ -21,6 +21,8 @@ use tokio::task::JoinHandle;
 
 use super::kube::{Store, WatchEvent};
 
+pub mod rollout_status;
+
 /// One simulated controller.
 pub struct Controller {
     pub name: &'static str,
@@ -31,7 +33,11 @@ pub struct Controller {
 
 /// Every controller the lab runs.
 pub fn all() -> Vec<Controller> {
-    vec![rollouts::controller(), velero::controller()]
+    vec![
+        rollouts::controller(),
+        velero::controller(),
+        rollout_status::controller(),
+    ]
 }
 
 /// `2024-05-01T12:00:00Z` for now, as controllers stamp status.
