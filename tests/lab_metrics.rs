@@ -356,13 +356,17 @@ async fn every_endpoint_answers_in_the_documented_shape_in_every_scenario() {
     for &scenario in Scenario::value_variants() {
         let lab = start(scenario).await;
         check_endpoint_shapes(&lab.api, scenario);
-        // The idle-GPU finding is there whatever else is wrong.
+        // A GPU held idle is part of the GPU pool's trouble only.
         let idle = lab.api.instant(promql("gpu_idle_allocated"));
-        assert!(!idle.is_empty(), "{scenario:?}: no idle allocated GPU");
-        assert!(
-            idle.iter()
-                .all(|s| s.value < 5.0 && !s.label("pod").is_empty())
-        );
+        if scenario == Scenario::GpuHot {
+            assert!(!idle.is_empty(), "{scenario:?}: no idle allocated GPU");
+            assert!(
+                idle.iter()
+                    .all(|s| s.value < 5.0 && !s.label("pod").is_empty())
+            );
+        } else {
+            assert!(idle.is_empty(), "{scenario:?}: {} idle GPUs", idle.len());
+        }
         lab.server.shutdown().await;
     }
 }
@@ -372,6 +376,11 @@ async fn healthy_cluster_answers_every_catalogue_query_within_its_targets() {
     let lab = start(Scenario::Healthy).await;
     let api = &lab.api;
     for q in default_catalogue() {
+        if q.id == "gpu_idle_allocated" {
+            // A problem query: a healthy pool has nothing to report.
+            assert!(api.instant(q.promql).is_empty(), "a healthy GPU idles");
+            continue;
+        }
         assert!(!api.instant(q.promql).is_empty(), "{} has no data", q.id);
         if let Some(fallback) = fallback_promql(q.id) {
             assert!(
@@ -743,6 +752,10 @@ async fn prometheus_http_query_client_parses_the_answers() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let client = Client::try_from(lab.server.url().as_str()).unwrap();
     for q in default_catalogue() {
+        if q.id == "gpu_idle_allocated" {
+            // Answers only in gpu-hot (checked in the endpoint-shape test).
+            continue;
+        }
         let got = client.query(q.promql).get().await.unwrap();
         assert!(!got.data().as_vector().unwrap().is_empty(), "{}", q.id);
         let posted = client.query(q.promql).timeout(1000).post().await.unwrap();

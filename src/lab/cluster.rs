@@ -223,9 +223,12 @@ impl Lab {
                 "degraded: an OSD down",
                 "healthy",
             ),
-            LabCommand::ToggleGpuHot => {
-                toggle(&mut next.gpu_hot, "GPUs", "at 95 °C", "cooled down")
-            }
+            LabCommand::ToggleGpuHot => toggle(
+                &mut next.gpu_hot,
+                "GPUs",
+                "at 95 °C, one per node held idle",
+                "cooled down and busy",
+            ),
         };
         match self.set_faults(next).await {
             Ok(()) => format!("lab: {what}"),
@@ -344,7 +347,7 @@ fn random_token() -> String {
     token
 }
 
-/// Flip a fault and say what it is now: `toggle(&mut f.gpu_hot, "GPUs", "at 95 °C", "cooled down")`.
+/// Flip a fault and say what it is now: `toggle(&mut f.gpu_hot, "GPUs", "at 95 °C, one per node held idle", "cooled down and busy")`.
 fn toggle(flag: &mut bool, what: &str, on: &str, off: &str) -> String {
     *flag = !*flag;
     format!("{what} {}", if *flag { on } else { off })

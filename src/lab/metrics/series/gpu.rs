@@ -3,9 +3,10 @@
 //! `pod`/`namespace`/`container` for GPUs attributed to a pod).
 //!
 //! As in the kube view, each GPU node runs one `ml/llm-inference` pod holding three
-//! quarters of its GPUs. The pod keeps all but the last of them busy (30-70 %); the last
-//! has sat under 5 % for hours (the idle-GPU finding); the node's other GPUs are
-//! unallocated. A lost zone's node has no series; `gpu_hot` runs the busy GPUs at 95 °C.
+//! quarters of its GPUs, busy at 30-70 %; the node's other GPUs are unallocated. A lost
+//! zone's node has no series. `gpu_hot` is the GPU pool in trouble: the busy GPUs run at
+//! 95 °C and the last GPU the pod holds has sat under 5 % for hours (the idle-GPU
+//! finding), so a healthy lab has no GPU finding.
 
 use super::{At, SCRAPE_INTERVAL, Sample, fnv1a, pod_ip, series_labels};
 use crate::lab::metrics::clock::HOUR;
@@ -86,7 +87,10 @@ fn gpus<'a>(at: &At<'a>) -> Vec<Gpu<'a>> {
     for (node_index, node) in topology.gpu_nodes.iter().enumerate() {
         let pod = inference_pod(at.model.seed, node_index);
         for index in 0..node.gpus {
-            let workload = workload(node.gpus, index);
+            let workload = match workload(node.gpus, index) {
+                Workload::Idle if !at.faults.gpu_hot => Workload::Inference,
+                w => w,
+            };
             out.push(Gpu {
                 node,
                 node_index,
