@@ -18,6 +18,10 @@ use super::{Operation, Verification};
 use crate::sources::etcd::{EtcdTlsFiles, describe, load_tls};
 use crate::sources::kube::KubeSourceConfig;
 
+#[path = "exec_failover.rs"]
+mod failover;
+pub use failover::eviction_body;
+
 /// What a step produced: one summary line and any output worth showing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepOutput {
@@ -63,6 +67,8 @@ pub struct LiveExecutor {
     ssh_control_dir: PathBuf,
     /// The Kubernetes API, when a kubeconfig is configured.
     kube: Option<KubeSourceConfig>,
+    /// How apiserver backends are probed directly (LB runbooks).
+    lb_auth: crate::sources::lb::ApiServerAuth,
 }
 
 impl LiveExecutor {
@@ -72,7 +78,14 @@ impl LiveExecutor {
             timeout: Duration::from_secs(10),
             ssh_control_dir,
             kube: None,
+            lb_auth: Default::default(),
         })
+    }
+
+    /// Direct apiserver probes (LB runbooks) use this CA and kubeconfig.
+    pub fn with_lb_auth(mut self, auth: crate::sources::lb::ApiServerAuth) -> Self {
+        self.lb_auth = auth;
+        self
     }
 
     /// Kubernetes operations go through this kubeconfig (TLS verified).
@@ -330,6 +343,9 @@ impl Executor for LiveExecutor {
                 )))
             }
             Operation::Argv { host, argv } => self.run_argv(host.as_deref(), argv).await,
+            Operation::HaproxyCommand { .. }
+            | Operation::KubeDrainNode { .. }
+            | Operation::ArgvWithInput { .. } => self.execute_failover(op).await,
         }
     }
 
@@ -396,6 +412,9 @@ impl Executor for LiveExecutor {
                 }
             }
             Verification::SnapshotFile { path } => verify_snapshot(self, path).await,
+            Verification::HaproxyServerIs { .. }
+            | Verification::NodeSchedulable { .. }
+            | Verification::NodeDrained { .. } => self.verify_failover(check).await,
         }
     }
 }

@@ -10,6 +10,8 @@
 //! as events; [`Store::put`] emits nothing for an unchanged object) and must not block:
 //! one that needs time (a phase that moves on after a second) spawns a tokio task.
 
+pub mod replicaset;
+
 use std::sync::Arc;
 
 use tokio::sync::broadcast::error::RecvError;
@@ -27,7 +29,7 @@ pub struct Controller {
 
 /// Every controller the lab runs.
 pub fn all() -> Vec<Controller> {
-    Vec::new()
+    vec![replicaset::controller()]
 }
 
 /// Starts the controller task: every committed change goes to the controllers that

@@ -27,6 +27,7 @@ mod patch;
 mod printers;
 mod protobuf;
 mod rbac;
+mod recorder;
 mod request;
 mod resources;
 mod scale;
@@ -42,6 +43,7 @@ mod watch;
 
 pub use crds::lab_crds;
 pub use events::{EventType, WatchEvent};
+pub use recorder::{RecordedRequest, RequestLog};
 pub use server::KubeApiServer;
 pub use store::{Store, StoreError};
 

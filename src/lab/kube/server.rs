@@ -28,6 +28,7 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::openapi;
+use super::recorder::{RecordedRequest, RequestLog};
 use super::request::{Query, Route, route};
 use super::status::ApiError;
 use super::store::Store;
@@ -72,6 +73,7 @@ impl KubeApiServer {
             store,
             config,
             stop_watches: stop_rx,
+            requests: RequestLog::default(),
         });
         let ca_pem = certs.ca_pem.clone();
         let acceptor = certs.acceptor.clone();
@@ -182,6 +184,16 @@ impl KubeApiServer {
             )
         })?;
         Ok(())
+    }
+
+    /// Every write request received so far (method, path, body, answer), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.ctx.requests.all()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.ctx.requests.clear();
     }
 
     /// Closes every open watch stream now; clients re-watch (or relist).
@@ -352,6 +364,14 @@ async fn serve(ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
         }
     };
     let registry = || ctx.store.registry();
+    let recorded = (method != http::Method::GET).then(|| RecordedRequest {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        content_type: content_type.clone(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        code: 0,
+    });
     let result = match routed {
         Route::Root => Ok(Reply::json(200, &root_paths(ctx))),
         Route::Version => Ok(Reply::json(200, &version())),
@@ -388,6 +408,14 @@ async fn serve(ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
             .ok_or_else(ApiError::no_route),
         Route::NotFound => Err(ApiError::no_route()),
     };
+    if let Some(mut r) = recorded {
+        r.code = match &result {
+            Ok(Reply::Json { code, .. }) => *code,
+            Ok(Reply::Stream(_)) => 200,
+            Err(e) => e.code,
+        };
+        ctx.requests.record(r);
+    }
     match result {
         Ok(r) => reply(r),
         Err(e) => error(&e),
