@@ -72,7 +72,11 @@ impl LiveExecutor {
             .kubeconfig
             .as_ref()
             .ok_or_else(|| eyre!("no kubeconfig: set KUBECONFIG or --kubeconfig"))?;
-        let conn = crate::sources::kube::client::connect(source, config.context.as_deref()).await?;
+        // kube-rs would retry a 429 itself (up to 15 times, backing off to minutes):
+        // the drain must see it to name the budget and keep to its own schedule.
+        let conn =
+            crate::sources::kube::client::connect_with(source, config.context.as_deref(), false)
+                .await?;
         Ok(conn.client)
     }
 

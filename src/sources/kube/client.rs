@@ -44,6 +44,16 @@ pub fn identity(source: &KubeconfigSource, context: Option<&str>) -> Option<Stri
 /// Reads the kubeconfig and builds the client. Fails on local problems only (an
 /// unreadable kubeconfig, an unknown context); the network is not touched.
 pub async fn connect(source: &KubeconfigSource, context: Option<&str>) -> Result<Connection> {
+    connect_with(source, context, true).await
+}
+
+/// [`connect`], with kube-rs's retry of 429/503/504 answers on or off. Off for callers
+/// that must see a 429 themselves (a drain names the PodDisruptionBudget behind it).
+pub async fn connect_with(
+    source: &KubeconfigSource,
+    context: Option<&str>,
+    retry: bool,
+) -> Result<Connection> {
     let kubeconfig = match source {
         KubeconfigSource::File(path) => Kubeconfig::read_from(path)
             .wrap_err_with(|| format!("cannot read the kubeconfig {}", path.display()))?,
@@ -74,6 +84,7 @@ pub async fn connect(source: &KubeconfigSource, context: Option<&str>) -> Result
         ));
     }
     config.connect_timeout = Some(Duration::from_secs(5));
+    config.default_retry = retry;
     let target = format!("context {context_name} at {}", config.cluster_url);
     let client = Client::try_from(config).wrap_err("cannot build the Kubernetes client")?;
     Ok(Connection {
