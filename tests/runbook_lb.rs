@@ -190,7 +190,10 @@ async fn drain_ready_and_maint_a_backend_of_a_real_haproxy_and_never_the_last() 
             )),
             "{unmet:?}"
         );
-        let err = engine.run(&rb, &mut Yes::default(), None).await.unwrap_err();
+        let err = engine
+            .run(&rb, &mut Yes::default(), None)
+            .await
+            .unwrap_err();
         assert!(
             err.to_string().starts_with(
                 "preconditions not met: at least one other backend is serving and ready (none:"
