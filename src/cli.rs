@@ -132,6 +132,22 @@ pub enum Command {
     },
     /// The audit log of runbooks run from this machine.
     Audit(crate::runbook::cli::AuditArgs),
+    /// API-server LB runbooks: drain, ready, maint a backend (HAProxy runtime API, or
+    /// nginx with --nginx-config).
+    Lb {
+        #[command(subcommand)]
+        command: crate::runbook::cli_failover::LbCommand,
+    },
+    /// Node runbooks: cordon, drain (Eviction API, PDB-aware), uncordon.
+    Node {
+        #[command(subcommand)]
+        command: crate::runbook::cli_failover::NodeCommand,
+    },
+    /// Zone runbooks: evacuate (cordon and drain every node of a zone).
+    Zone {
+        #[command(subcommand)]
+        command: crate::runbook::cli_failover::ZoneCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -468,6 +484,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Etcd { command }) => crate::runbook::cli::etcd(&settings, command).await,
         Some(Command::Audit(args)) => crate::runbook::cli::audit(&args),
+        Some(Command::Lb { command }) => crate::runbook::cli_failover::lb(&settings, command).await,
+        Some(Command::Node { command }) => {
+            crate::runbook::cli_failover::node(&settings, command).await
+        }
+        Some(Command::Zone { command }) => {
+            crate::runbook::cli_failover::zone(&settings, command).await
+        }
     }
 }
 

@@ -212,7 +212,7 @@ pub fn kube_user(settings: &Settings) -> Option<String> {
         .and_then(|k| crate::sources::kube::client::identity(k, settings.kube.context.as_deref()))
 }
 
-async fn execute(
+pub(crate) async fn execute(
     settings: &Settings,
     rb: &Runbook,
     args: &RunArgs,
@@ -248,8 +248,9 @@ async fn execute(
     let report = if args.print_only {
         run.with(PrintOnly, rb, &mut operator).await
     } else {
-        let live =
-            LiveExecutor::new(&settings.etcd.tls, state_dir)?.with_kube(settings.kube.clone());
+        let live = LiveExecutor::new(&settings.etcd.tls, state_dir)?
+            .with_kube(settings.kube.clone())
+            .with_lb_auth(settings.lb.auth.clone());
         run.with(live, rb, &mut operator).await
     };
     match report {

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod cli_failover;
 pub mod engine;
 pub mod etcd;
 pub mod exec;
