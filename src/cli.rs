@@ -886,6 +886,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
     );
     runner.kube_user = crate::runbook::cli::kube_user(&settings);
     runner.kube = Some(settings.kube.clone());
+    runner.lb_auth = Some(settings.lb.auth.clone());
     let mut terminal = ratatui::init();
     tasks.push(tokio::spawn(forward_terminal_events(
         settings.keymap.clone(),

@@ -22,6 +22,8 @@ pub const ETCD_MENU: [&str; 5] = [
 pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
     match pane {
         PaneId::Etcd => &ETCD_MENU,
+        PaneId::ApiServerLb => &super::failover_menu::LB_MENU,
+        PaneId::ControlPlane => &super::failover_menu::CONTROL_PLANE_MENU,
         _ => &[],
     }
 }
@@ -30,6 +32,8 @@ pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
 fn plan_entry(state: &State, pane: PaneId, i: usize) -> Result<Runbook, String> {
     match pane {
         PaneId::Etcd => plan_etcd_entry(state, i),
+        PaneId::ApiServerLb => super::failover_menu::plan_lb_entry(state, i),
+        PaneId::ControlPlane => super::failover_menu::plan_control_plane_entry(state, i),
         _ => Err("this pane has no runbooks".into()),
     }
 }

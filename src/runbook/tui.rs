@@ -30,6 +30,8 @@ pub struct RunbookRunner {
     pub kube_user: Option<String>,
     /// The Kubernetes API for runbooks that patch objects.
     pub kube: Option<crate::sources::kube::KubeSourceConfig>,
+    /// How LB runbooks probe apiserver backends directly.
+    pub lb_auth: Option<crate::sources::lb::ApiServerAuth>,
 }
 
 /// Handles on a running runbook.
@@ -54,6 +56,7 @@ impl RunbookRunner {
             active: Arc::new(Mutex::new(None)),
             kube_user: None,
             kube: None,
+            lb_auth: None,
         }
     }
 
@@ -196,6 +199,9 @@ async fn run(
                     .map_err(|e| format!("{e:#}"))?;
                 if let Some(kube) = runner.kube.clone() {
                     executor = executor.with_kube(kube);
+                }
+                if let Some(auth) = runner.lb_auth.clone() {
+                    executor = executor.with_lb_auth(auth);
                 }
                 let mut engine = Engine {
                     executor,

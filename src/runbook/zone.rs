@@ -123,6 +123,17 @@ fn free_on(facts: &ClusterFacts, nodes: &[&NodeFacts]) -> Resources {
 }
 
 fn capacity(facts: &ClusterFacts, zone: &str) -> Vec<Precondition> {
+    if !facts.pods_listed {
+        return vec![Precondition {
+            description: format!(
+                "the other zones have CPU, memory and GPUs for the pods evicted from {zone}"
+            ),
+            met: false,
+            evidence: format!(
+                "not checked: the cockpit does not list every pod; run `kha zone evacuate {zone} --plan`, which reads them once"
+            ),
+        }];
+    }
     let in_zone = |n: &NodeFacts| n.zone.as_deref() == Some(zone);
     let evicted: Vec<&PodFacts> = facts
         .nodes
