@@ -72,7 +72,7 @@ impl fmt::Display for Resources {
 
 /// `2500` -> `2.5`, `3000` -> `3`.
 fn cores(millis: u64) -> String {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {
         format!("{:.3}", millis as f64 / 1000.0)
