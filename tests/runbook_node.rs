@@ -163,6 +163,17 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
     let rb = node::drain("lab", &facts, &node, fast());
     assert!(rb.unmet().is_empty(), "{:?}", rb.unmet());
     lab.server.clear_requests();
+
+    // --read-only: the engine refuses before sending anything.
+    let mut read_only = lab.engine();
+    read_only.read_only = true;
+    let err = read_only
+        .run(&rb, &mut Watcher::default(), None)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().starts_with("read-only"), "{err}");
+    assert!(lab.server.requests().is_empty());
+
     let mut watcher = Watcher::default();
     let report = lab
         .engine()
