@@ -172,3 +172,19 @@ fn the_control_plane_pane_offers_node_and_zone_runbooks() {
     assert!(key(&mut s, "enter").is_empty());
     assert!(screen(&s).contains("select a node first"), "{}", screen(&s));
 }
+
+#[test]
+fn the_gpu_pane_offers_node_runbooks() {
+    let mut s = state_with(Some(observation(Scenario::Healthy)));
+    s.kube.configured = true;
+    update(&mut s, Msg::Action(Action::PaneGpu));
+    key(&mut s, "r");
+    let view = screen(&s);
+    assert!(view.contains("Drain the selected GPU node"), "{view}");
+    key(&mut s, "enter");
+    assert!(
+        screen(&s).contains("select a GPU node first"),
+        "{}",
+        screen(&s)
+    );
+}

@@ -1,6 +1,6 @@
-//! The LB and control-plane panes' runbook menus: drain, enable or put in maintenance
-//! the selected apiserver backend; cordon, drain or uncordon the selected control-plane
-//! node, or evacuate its zone. Planned from what the cockpit watches: the LB
+//! The LB, control-plane and GPU-nodes panes' runbook menus: drain, enable or put in
+//! maintenance the selected apiserver backend; cordon, drain or uncordon the selected
+//! control-plane or GPU node, or evacuate a control-plane node's zone. Planned from what the cockpit watches: the LB
 //! observation, nodes and control-plane pods (it lists no other pods, so a drain lists
 //! them when it runs and a zone evacuation's capacity check sends to the CLI).
 
@@ -26,6 +26,34 @@ pub const CONTROL_PLANE_MENU: [&str; 4] = [
     "Uncordon the selected node",
     "Evacuate the selected node's zone",
 ];
+
+/// The GPU-nodes pane's runbooks, in menu order.
+pub const GPU_MENU: [&str; 3] = [
+    "Cordon the selected GPU node",
+    "Drain the selected GPU node",
+    "Uncordon the selected GPU node",
+];
+
+/// The GPU-nodes pane's entry `i`, for the selected node.
+pub fn plan_gpu_entry(state: &State, i: usize) -> Result<Runbook, String> {
+    let view = state.gpu();
+    let rows = super::gpu::visible(&view.rows, &state.gpu_view);
+    let name = rows
+        .get(state.gpu_view.selected)
+        .map(|r| r.name.clone())
+        .ok_or("select a GPU node first")?;
+    node_entry(state, &name, i)
+}
+
+fn node_entry(state: &State, name: &str, i: usize) -> Result<Runbook, String> {
+    let facts = watched_facts(state);
+    let cluster = state.cluster.as_str();
+    Ok(match i {
+        0 => node::cordon(cluster, &facts, name),
+        1 => node::drain(cluster, &facts, name, DrainOptions::default()),
+        _ => node::uncordon(cluster, &facts, name),
+    })
+}
 
 /// The LB pane's entry `i`, for the selected backend.
 pub fn plan_lb_entry(state: &State, i: usize) -> Result<Runbook, String> {
@@ -117,12 +145,10 @@ pub fn plan_control_plane_entry(state: &State, i: usize) -> Result<Runbook, Stri
     let row = rows
         .get(state.control_plane_view.selected)
         .ok_or("select a node first")?;
-    let facts = watched_facts(state);
-    let cluster = state.cluster.as_str();
     if i == 3 {
         return Ok(zone::evacuate(
-            cluster,
-            &facts,
+            &state.cluster,
+            &watched_facts(state),
             state.etcd.last.as_ref(),
             &row.zone,
             DrainOptions::default(),
@@ -132,9 +158,5 @@ pub fn plan_control_plane_entry(state: &State, i: usize) -> Result<Runbook, Stri
         .node
         .as_deref()
         .ok_or_else(|| format!("zone {} has no control-plane node", row.zone))?;
-    Ok(match i {
-        0 => node::cordon(cluster, &facts, name),
-        1 => node::drain(cluster, &facts, name, DrainOptions::default()),
-        _ => node::uncordon(cluster, &facts, name),
-    })
+    node_entry(state, name, i)
 }

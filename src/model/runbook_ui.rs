@@ -24,6 +24,7 @@ pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
         PaneId::Etcd => &ETCD_MENU,
         PaneId::ApiServerLb => &super::failover_menu::LB_MENU,
         PaneId::ControlPlane => &super::failover_menu::CONTROL_PLANE_MENU,
+        PaneId::GpuNodes => &super::failover_menu::GPU_MENU,
         _ => &[],
     }
 }
@@ -34,6 +35,7 @@ fn plan_entry(state: &State, pane: PaneId, i: usize) -> Result<Runbook, String> 
         PaneId::Etcd => plan_etcd_entry(state, i),
         PaneId::ApiServerLb => super::failover_menu::plan_lb_entry(state, i),
         PaneId::ControlPlane => super::failover_menu::plan_control_plane_entry(state, i),
+        PaneId::GpuNodes => super::failover_menu::plan_gpu_entry(state, i),
         _ => Err("this pane has no runbooks".into()),
     }
 }
