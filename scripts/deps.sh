@@ -11,6 +11,7 @@
 #     haproxy                   (the lab's HAProxy runtime API is compared with a real one)
 #     kubectl                   (the lab's Kubernetes API is driven with the real kubectl)
 #     prometheus -> prometheus, promtool (KPI queries against a real Prometheus, backfilled)
+#     openssh-server -> sshd    (runbook steps over a real ssh connection on loopback)
 # protoc is NOT needed: scripts/protoc uses the vendored binary (see .cargo/config.toml).
 set -euo pipefail
 purpose=${1:-test}
@@ -24,6 +25,7 @@ if [ "$purpose" = test ]; then
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || want+=(haproxy)
   command -v kubectl >/dev/null 2>&1 || want+=(kubectl)
   { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || want+=(prometheus)
+  command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || want+=(openssh-server)
 fi
 if [ ${#want[@]} -gt 0 ]; then
   sudo=""

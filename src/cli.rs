@@ -24,6 +24,7 @@ use crate::model::status::{
     ControlPlaneReport, EtcdReport, GpuReport, KpiReport, KubeReport, LbReport, StatusReport,
 };
 use crate::model::{EtcdPaneState, LabCommand, LbPaneState, LbTargets, Msg, OtherSources, State};
+use crate::sources::canary::{CanaryProber, CanarySourceConfig};
 use crate::sources::etcd::{EtcdProber, EtcdSourceConfig, EtcdTlsFiles};
 use crate::sources::kube::{KubeSourceConfig, KubeconfigSource};
 use crate::sources::lb::discover;
@@ -44,7 +45,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct GlobalOpts {
     /// Config file (default: <config dir>/config.toml; see `KHA_CONFIG_DIR`).
     #[arg(long, global = true, env = "KHA_CONFIG")]
@@ -132,6 +133,30 @@ pub enum Command {
     },
     /// The audit log of runbooks run from this machine.
     Audit(crate::runbook::cli::AuditArgs),
+    /// Every path kha uses (config, themes, keymaps, state, audit log, snapshots) and
+    /// what the chosen profile points at.
+    Info,
+    /// Check the config file, every profile and every user theme and keymap; exit 1 on
+    /// any problem.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Argo Rollouts runbooks: abort, retry, promote [--full], undo (NAMESPACE/NAME).
+    Rollout {
+        #[command(subcommand)]
+        command: crate::runbook::cli_cr::RolloutCommand,
+    },
+    /// Velero runbooks: backup --from-schedule S, restore --from-backup B.
+    Velero {
+        #[command(subcommand)]
+        command: crate::runbook::cli_cr::VeleroCommand,
+    },
+    /// Traffic shift between clusters through a Gateway API HTTPRoute's weights.
+    Traffic {
+        #[command(subcommand)]
+        command: crate::runbook::cli_cr::TrafficCommand,
+    },
     /// API-server LB runbooks: drain, ready, maint a backend (HAProxy runtime API, or
     /// nginx with --nginx-config).
     Lb {
@@ -221,6 +246,8 @@ pub struct Settings {
     /// A bad KPI override or token file (the KPI pane says so; others still run).
     pub prometheus_problem: Option<String>,
     pub read_only: bool,
+    /// The profile's `ssh_command` for runbook steps on hosts (empty: `ssh`).
+    pub ssh_command: Vec<String>,
     pub theme: Theme,
     pub keymap: Keymap,
     pub other_sources: OtherSources,
@@ -316,6 +343,7 @@ impl Settings {
             kube,
             lb_problem,
             read_only: g.read_only || profile.read_only,
+            ssh_command: profile.ssh_command.clone().unwrap_or_default(),
             theme,
             keymap,
             other_sources,
@@ -467,9 +495,26 @@ async fn discover_then_probe(
     }
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate everything and name each problem's file and line.
+    Check,
+}
+
 /// Entry point after argument parsing. Returns the process exit code.
 pub async fn run(cli: Cli) -> Result<i32> {
     let started = Instant::now();
+    // These look at the configuration itself, so a broken one must not stop them.
+    match &cli.command {
+        Some(Command::Config {
+            command: ConfigCommand::Check,
+        }) => return Ok(crate::admin::config_check(&cli.global)),
+        Some(Command::Info) => {
+            print!("{}", crate::admin::info_text(&cli.global)?);
+            return Ok(0);
+        }
+        _ => {}
+    }
     let settings = Settings::resolve(&cli.global)?;
     match cli.command {
         // Without endpoints the cockpit still starts and says what is not configured.
@@ -484,6 +529,16 @@ pub async fn run(cli: Cli) -> Result<i32> {
         }
         Some(Command::Etcd { command }) => crate::runbook::cli::etcd(&settings, command).await,
         Some(Command::Audit(args)) => crate::runbook::cli::audit(&args),
+        Some(Command::Info | Command::Config { .. }) => Ok(0),
+        Some(Command::Rollout { command }) => {
+            crate::runbook::cli_cr::rollout(&settings, command).await
+        }
+        Some(Command::Velero { command }) => {
+            crate::runbook::cli_cr::velero(&settings, command).await
+        }
+        Some(Command::Traffic { command }) => {
+            crate::runbook::cli_cr::traffic(&settings, command).await
+        }
         Some(Command::Lb { command }) => crate::runbook::cli_failover::lb(&settings, command).await,
         Some(Command::Node { command }) => {
             crate::runbook::cli_failover::node(&settings, command).await
@@ -521,11 +576,12 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
             },
         )
     };
-    let (etcd, lb, kube, kpis) = tokio::join!(
+    let (etcd, lb, kube, kpis, canary) = tokio::join!(
         etcd,
         lb_status(settings),
         kube_status(&settings.kube),
-        kpi_status(settings)
+        kpi_status(settings),
+        canary_status(settings)
     );
     let (etcd, etcd_obs) = etcd?;
     let now = SystemTime::now();
@@ -538,6 +594,7 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
         KubeReport::new(&kube, now),
     )
     .with_custom(&kube, now)
+    .with_canary(&kube, canary.as_ref(), now)
     .with_kpis(kpis);
     if json {
         println!(
@@ -597,6 +654,15 @@ async fn lb_status(settings: &Settings) -> LbReport {
             "API-server LB probe did not finish within {STATUS_DEADLINE:?}"
         )),
     }
+}
+
+/// One round of the canary error-rate query (the abort advisory) for `kha status`.
+async fn canary_status(settings: &Settings) -> Option<crate::model::canary::CanaryObservation> {
+    let config = CanarySourceConfig::from_kpis(settings.prometheus.as_ref()?, &settings.kpis)?;
+    let prober = CanaryProber::new(config).ok()?;
+    tokio::time::timeout(STATUS_DEADLINE, prober.probe())
+        .await
+        .ok()
 }
 
 /// One round of the KPI queries for `kha status`.
@@ -696,6 +762,7 @@ async fn run_demo_lab(
             None
         }
     };
+    let canary_source = demo_canary_source(&lab, &kpis, &tx).await;
     let kpi_source = demo_kpi_source(&lab, kpis, &tx).await;
     let _ = tx
         .send(Msg::Notice(format!("lab up: {}", lab.describe())))
@@ -729,9 +796,15 @@ async fn run_demo_lab(
         }
     }
     drop(requests);
-    for source in [source, lb_source, kpi_source, Some(kube_source)]
-        .into_iter()
-        .flatten()
+    for source in [
+        source,
+        lb_source,
+        kpi_source,
+        canary_source,
+        Some(kube_source),
+    ]
+    .into_iter()
+    .flatten()
     {
         source.abort();
     }
@@ -757,6 +830,31 @@ async fn demo_kpi_source(
         ))),
         Err(e) => {
             let _ = tx.send(Msg::Notice(format!("KPIs: {e}"))).await;
+            None
+        }
+    }
+}
+
+/// The abort advisory's canary error-rate source on the lab's metrics API.
+async fn demo_canary_source(
+    lab: &Lab,
+    kpis: &[KpiDef],
+    tx: &mpsc::Sender<Msg>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let url = lab
+        .env()
+        .into_iter()
+        .find(|(name, _)| *name == "KHA_PROMETHEUS_URL")
+        .map(|(_, url)| url)?;
+    let config =
+        CanarySourceConfig::from_kpis(&PrometheusSourceConfig::new(url, kpis.to_vec()), kpis)?;
+    match CanaryProber::new(config) {
+        Ok(prober) => Some(tokio::spawn(crate::sources::canary::run(
+            prober,
+            tx.clone(),
+        ))),
+        Err(e) => {
+            let _ = tx.send(Msg::Notice(format!("canary advisory: {e}"))).await;
             None
         }
     }
@@ -852,7 +950,16 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
             ))),
             Err(e) => state.notice(format!("KPIs: {e}")),
         }
+        if let Some(canary) = CanarySourceConfig::from_kpis(config, &settings.kpis)
+            && let Ok(prober) = CanaryProber::new(canary)
+        {
+            tasks.push(tokio::spawn(crate::sources::canary::run(
+                prober,
+                tx.clone(),
+            )));
+        }
     }
+    let demo_kubeconfig = lab.as_ref().map(|l| l.dir.join("kubeconfig"));
     let (lab_tx, lab_task) = match lab {
         Some(lab) => {
             let (lab_tx, lab_rx) = mpsc::channel(8);
@@ -886,6 +993,14 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
     );
     runner.kube_user = crate::runbook::cli::kube_user(&settings);
     runner.kube = Some(settings.kube.clone());
+    runner.ssh_command = settings.ssh_command.clone();
+    if let Some(path) = demo_kubeconfig {
+        // The demo lab writes its kubeconfig there once it is up.
+        runner.kube = Some(KubeSourceConfig::new(
+            Some(KubeconfigSource::File(path)),
+            None,
+        ));
+    }
     runner.lb_auth = Some(settings.lb.auth.clone());
     let mut terminal = ratatui::init();
     tasks.push(tokio::spawn(forward_terminal_events(

@@ -4,6 +4,7 @@
 //! writer of state, `ui` draws `&State`. See DESIGN.md.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -225,3 +225,93 @@ fn unknown_cluster_profile_is_an_error_naming_the_known_ones() {
         "{stderr}"
     );
 }
+
+fn kha_in(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_kha"))
+        .args(args)
+        .env("KHA_CONFIG_DIR", dir)
+        .env("KHA_STATE_DIR", dir.join("state"))
+        .env_remove("KUBECONFIG")
+        .env_remove("KHA_ETCD_ENDPOINTS")
+        .env_remove("KHA_PROMETHEUS_URL")
+        .output()
+        .expect("run kha");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn config_check_passes_a_good_config_and_names_every_problem_of_a_bad_one() {
+    let good = user_dir(&[
+        (
+            "config.toml",
+            "default_cluster = \"prod\"\n[clusters.prod]\netcd_endpoints = [\"https://10.0.0.11:2379\"]\nlb_stats = \"unix:///run/haproxy/admin.sock\"\n",
+        ),
+        ("themes/mine.toml", "ok = \"green\"\n"),
+    ]);
+    let (code, text) = kha_in(good.path(), &["config", "check"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("profile prod: valid"), "{text}");
+    assert!(text.contains("mine.toml: valid"), "{text}");
+    assert!(text.contains("config ok"), "{text}");
+
+    let bad = user_dir(&[
+        (
+            "config.toml",
+            "default_cluster = \"stage\"\n\
+             [clusters.prod]\n\
+             etcd_endpoints = [\"10.0.0.11:2379\"]\n\
+             etcd_cacert = \"/nonexistent/ca.crt\"\n\
+             etcd_cert = \"/nonexistent/client.crt\"\n\
+             lb_stats = \"ftp://lb\"\n\
+             ssh_command = [\"no-such-ssh-kha\"]\n",
+        ),
+        ("keymaps/broken.toml", "[keys]\nquit = \n"),
+    ]);
+    let (code, text) = kha_in(bad.path(), &["config", "check"]);
+    assert_eq!(code, 1, "{text}");
+    for expected in [
+        "default_cluster \"stage\" is not a [clusters.stage] profile",
+        "profile prod: etcd endpoint \"10.0.0.11:2379\" needs a scheme",
+        "profile prod: etcd_cacert /nonexistent/ca.crt: no such file",
+        "etcd_cert and etcd_key go together",
+        "profile prod: API-server LB:",
+        "ssh_command program \"no-such-ssh-kha\" is not on PATH",
+        "broken.toml line 2",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+
+    // A file that is not TOML at all is one problem with its line, not a crash.
+    let broken = user_dir(&[("config.toml", "[clusters.prod\n")]);
+    let (code, text) = kha_in(broken.path(), &["config", "check"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("config.toml line 1"), "{text}");
+}
+
+#[test]
+fn info_names_every_path_and_hides_credentials() {
+    let dir = user_dir(&[(
+        "config.toml",
+        "[clusters.prod]\netcd_endpoints = [\"https://10.0.0.11:2379\"]\nprometheus_url = \"https://bob:s3cret@thanos.example:9090\"\nssh_command = [\"ssh\", \"-J\", \"bastion\"]\nread_only = true\n",
+    )]);
+    let (code, text) = kha_in(dir.path(), &["info"]);
+    assert_eq!(code, 0, "{text}");
+    let d = dir.path().display().to_string();
+    for expected in [
+        format!("config file     {d}/config.toml"),
+        format!("themes          {d}/themes (absent)"),
+        format!("audit log       {d}/state/audit.jsonl (absent)"),
+        format!("etcd snapshots  {d}/state/snapshots"),
+        "profiles        prod".to_string(),
+        "cluster         prod".to_string(),
+        "etcd          https://10.0.0.11:2379".to_string(),
+        "metrics       https://…@thanos.example:9090".to_string(),
+        "ssh           ssh -J bastion".to_string(),
+        "refused (read-only)".to_string(),
+    ] {
+        assert!(text.contains(&expected), "missing {expected:?} in:\n{text}");
+    }
+    assert!(!text.contains("s3cret"), "{text}");
+}

@@ -2,7 +2,8 @@
 //! the control-plane and GPU panes rendered at 80x24 and 160x48 with colours asserted on
 //! cells, `kha status --json` findings per scenario, a missing CRD and an RBAC 403 said
 //! plainly, and the API server stopped and restarted: the panes go stale, then recover
-//! by themselves.
+//! by themselves; so do they when the connection goes silent (a frozen server, a dropped
+//! NAT entry), which no error announces.
 
 mod common;
 
@@ -103,7 +104,11 @@ impl Fed {
 
     /// Feeds messages (and the clock) until `done` holds; panics after 15 s.
     async fn until(&mut self, what: &str, done: impl Fn(&State) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        self.until_within(what, Duration::from_secs(15), done).await;
+    }
+
+    async fn until_within(&mut self, what: &str, limit: Duration, done: impl Fn(&State) -> bool) {
+        let deadline = tokio::time::Instant::now() + limit;
         while !done(&self.state) {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Ok(Some(msg)) => {
@@ -111,7 +116,7 @@ impl Fed {
                 }
                 Ok(None) => panic!("the kube source stopped before: {what}"),
                 Err(_) => panic!(
-                    "not within 15 s: {what}; kube state: {:?}",
+                    "not within {limit:?}: {what}; kube state: {:?}",
                     self.state
                         .kube
                         .feeds
@@ -431,6 +436,126 @@ async fn feeds_go_stale_when_the_api_server_stops_and_recover_by_themselves() {
     .await;
     let screen = text(&draw(&fed.state, 80, 24));
     assert!(screen.contains("live (watching)"), "{screen}");
+    assert_eq!(fed.state.kube.nodes.objects.len(), 11);
+}
+
+/// A TCP relay in front of the lab's API server that can go silent: once frozen, every
+/// connection it holds, and every new one, stays open and carries nothing (as after a
+/// dropped NAT entry or with a frozen API server); thawed, new connections work again.
+struct SilentRelay {
+    port: u16,
+    frozen: tokio::sync::watch::Sender<bool>,
+    _task: tokio::task::JoinHandle<()>,
+}
+
+impl SilentRelay {
+    async fn start(upstream: std::net::SocketAddr) -> SilentRelay {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("relay binds");
+        let port = listener.local_addr().expect("relay address").port();
+        let (frozen, frozen_rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let frozen = frozen_rx.clone();
+                tokio::spawn(async move {
+                    let frozen_now = *frozen.borrow();
+                    if frozen_now {
+                        // Accepted, never answered.
+                        let _held = &client;
+                        std::future::pending::<()>().await;
+                    }
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let up = tokio::io::copy(&mut cr, &mut sw);
+                    let down = tokio::io::copy(&mut sr, &mut cw);
+                    let mut freeze = frozen.clone();
+                    let froze = tokio::select! {
+                        _ = async { tokio::join!(up, down) } => false,
+                        thawed = freeze.wait_for(|f| *f) => thawed.is_ok(),
+                    };
+                    if froze {
+                        // Keep both sockets open and silent for good.
+                        let _held = (cr, cw, sr, sw);
+                        std::future::pending::<()>().await;
+                    }
+                });
+            }
+        });
+        SilentRelay {
+            port,
+            frozen,
+            _task: task,
+        }
+    }
+
+    fn set_frozen(&self, frozen: bool) {
+        self.frozen.send_replace(frozen);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_go_stale_when_the_connection_goes_silent_and_recover() {
+    let lab = KubeLab::start(Scenario::Healthy, &[]).await;
+    let upstream: std::net::SocketAddr = lab
+        .server
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("lab address");
+    let relay = SilentRelay::start(upstream).await;
+    let kubeconfig = std::fs::read_to_string(lab.dir.path().join("kubeconfig"))
+        .expect("kubeconfig")
+        .replace(
+            &format!(":{}", upstream.port()),
+            &format!(":{}", relay.port),
+        );
+    let relayed = lab.dir.path().join("kubeconfig-relayed");
+    std::fs::write(&relayed, kubeconfig).expect("kubeconfig written");
+    let mut config = KubeSourceConfig::new(Some(KubeconfigSource::File(relayed)), None);
+    config.stale_after = Duration::from_secs(2);
+    config.watch_timeout = Duration::from_secs(2);
+    let mut fed = Fed::start(config);
+    fed.complete().await;
+
+    relay.set_frozen(true);
+    let silent = std::time::Instant::now();
+    // Nothing fails loudly: only the read timeout (watch timeout + margin) notices.
+    fed.until_within(
+        "the control plane goes stale over a silent connection",
+        Duration::from_secs(45),
+        |s| s.control_plane_stale(),
+    )
+    .await;
+    eprintln!(
+        "a silent connection was noticed (stale) after {:.1} s",
+        silent.elapsed().as_secs_f64()
+    );
+    assert!(matches!(
+        fed.state.kube.nodes.availability,
+        Availability::Down { .. }
+    ));
+
+    relay.set_frozen(false);
+    fed.until_within(
+        "every watch live again after the connection thaws",
+        Duration::from_secs(45),
+        |s| {
+            !s.control_plane_stale()
+                && matches!(s.kube.nodes.availability, Availability::Live)
+                && s.kube
+                    .feeds
+                    .values()
+                    .all(|f| f.availability == Availability::Live)
+        },
+    )
+    .await;
     assert_eq!(fed.state.kube.nodes.objects.len(), 11);
 }
 

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use kha::lab::kube::{KubeApiConfig, KubeApiServer, RecordedRequest, Store};
+use kha::lab::kube::{KubeApiConfig, KubeApiServer, RecordedAnswer, RecordedRequest, Store};
 use kha::lab::topology::{Faults, LabSpec, Topology};
 use kha::runbook::audit::AuditLog;
 use kha::runbook::engine::{Decision, Engine, Operator, Progress};
@@ -128,8 +128,14 @@ fn pod_facts(v: &Value) -> PodFacts {
 fn evictions(requests: &[RecordedRequest]) -> Vec<&RecordedRequest> {
     requests
         .iter()
-        .filter(|r| r.subresource() == Some("eviction"))
+        .filter(|r| r.path.ends_with("/eviction"))
         .collect()
+}
+
+/// The write requests the lab received, and the statuses it answered them with.
+fn writes(lab: &LabApi) -> (Vec<RecordedRequest>, Vec<RecordedAnswer>) {
+    let recorder = lab.server.recorder();
+    (recorder.writes(), recorder.answers())
 }
 
 fn fast() -> DrainOptions {
@@ -162,7 +168,7 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
     let facts = lab.facts(&node).await;
     let rb = node::drain("lab", &facts, &node, fast());
     assert!(rb.unmet().is_empty(), "{:?}", rb.unmet());
-    lab.server.clear_requests();
+    lab.server.recorder().clear();
 
     // --read-only: the engine refuses before sending anything.
     let mut read_only = lab.engine();
@@ -172,7 +178,7 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
         .await
         .unwrap_err();
     assert!(err.to_string().starts_with("read-only"), "{err}");
-    assert!(lab.server.requests().is_empty());
+    assert!(writes(&lab).0.is_empty());
 
     let mut watcher = Watcher::default();
     let report = lab
@@ -183,7 +189,7 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
     assert_eq!(report.completed, 2);
 
     // Exactly: the cordon patch, then one Eviction per evictable pod, nothing else.
-    let requests = lab.server.requests();
+    let (requests, answers) = writes(&lab);
     let cordon = &requests[0];
     assert_eq!(
         (cordon.method.as_str(), cordon.path.as_str()),
@@ -193,8 +199,8 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
         cordon.content_type.as_deref(),
         Some("application/merge-patch+json")
     );
-    assert_eq!(cordon.json(), json!({"spec": {"unschedulable": true}}));
-    assert_eq!(cordon.code, 200);
+    assert_eq!(cordon.body, json!({"spec": {"unschedulable": true}}));
+    assert_eq!(answers[0].code, 200);
     let evicted = evictions(&requests);
     assert_eq!(requests.len(), 1 + evicted.len(), "{requests:#?}");
     let mut asked: Vec<String> = evicted.iter().map(|r| r.path.clone()).collect();
@@ -213,15 +219,16 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
     for r in &evicted {
         assert_eq!(r.method, "POST");
         assert_eq!(r.content_type.as_deref(), Some("application/json"));
-        let body = r.json();
+        let body = r.body.clone();
         let (ns, name) = (
             body["metadata"]["namespace"].as_str().unwrap(),
             body["metadata"]["name"].as_str().unwrap(),
         );
         assert_eq!(body, eviction_body(ns, name, Some(30)));
         assert_eq!(body["deleteOptions"], json!({"gracePeriodSeconds": 30}));
-        assert_eq!(r.code, 201, "{r:?}");
     }
+    assert_eq!(answers.len(), requests.len());
+    assert!(answers[1..].iter().all(|a| a.code == 201), "{answers:#?}");
 
     // The node: unschedulable, only DaemonSet pods left; the evicted pods were
     // re-created on other nodes by their ReplicaSets.
@@ -262,7 +269,7 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
     );
 
     // Uncordon: the merge patch kubectl uncordon sends, and the node schedulable.
-    lab.server.clear_requests();
+    lab.server.recorder().clear();
     let facts = lab.facts(&node).await;
     lab.engine()
         .run(
@@ -272,9 +279,9 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
         )
         .await
         .unwrap();
-    let requests = lab.server.requests();
+    let (requests, _) = writes(&lab);
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].json(), json!({"spec": {"unschedulable": null}}));
+    assert_eq!(requests[0].body, json!({"spec": {"unschedulable": null}}));
     let stored = lab.store.get("v1", "Node", None, &node).unwrap();
     assert_ne!(stored["spec"]["unschedulable"], true, "{}", stored["spec"]);
 }
@@ -351,7 +358,7 @@ async fn a_blocking_budget_is_named_and_retried_until_it_allows_or_the_drain_tim
     );
 
     // The drain runs; the lab answers 429 for the victim until the budget allows.
-    lab.server.clear_requests();
+    lab.server.recorder().clear();
     let watcher = Watcher::default();
     let mut engine = lab.engine();
     let finished = std::sync::atomic::AtomicBool::new(false);
@@ -359,8 +366,8 @@ async fn a_blocking_budget_is_named_and_retried_until_it_allows_or_the_drain_tim
         "/api/v1/namespaces/{}/pods/{}/eviction",
         victim.namespace, victim.name
     );
-    let refused_twice = |requests: &[RecordedRequest]| {
-        requests
+    let refused_twice = |answers: &[RecordedAnswer]| {
+        answers
             .iter()
             .filter(|r| r.path == victim_path && r.code == 429)
             .count()
@@ -374,7 +381,7 @@ async fn a_blocking_budget_is_named_and_retried_until_it_allows_or_the_drain_tim
     };
     let unblock = async {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !refused_twice(&lab.server.requests()) {
+        while !refused_twice(&lab.server.recorder().answers()) {
             if finished.load(std::sync::atomic::Ordering::SeqCst) || Instant::now() > deadline {
                 return false;
             }
@@ -388,21 +395,22 @@ async fn a_blocking_budget_is_named_and_retried_until_it_allows_or_the_drain_tim
         unblocked,
         "no retried 429 for {}: {:#?}\n{:#?}",
         victim.key(),
-        lab.server.requests(),
+        lab.server.recorder().answers(),
         watcher.lines.lock().unwrap()
     );
     let report = result.unwrap_or_else(|e| {
         let seen: Vec<String> = lab
             .server
-            .requests()
+            .recorder()
+            .answers()
             .iter()
             .map(|r| format!("{} {} {}", r.method, r.path, r.code))
             .collect();
         panic!("{e:#}\n{:#?}\n{seen:#?}", watcher.lines.lock().unwrap());
     });
     assert_eq!(report.completed, 2);
-    let requests = lab.server.requests();
-    let last = requests.iter().rfind(|r| r.path == victim_path).unwrap();
+    let answers = lab.server.recorder().answers();
+    let last = answers.iter().rfind(|r| r.path == victim_path).unwrap();
     assert_eq!(last.code, 201, "the victim was evicted once allowed");
     let lines = watcher.lines.lock().unwrap().join("\n");
     assert!(

@@ -145,7 +145,11 @@ async fn an_evacuation_that_loses_etcd_quorum_is_refused_and_a_safe_one_drains_t
         )),
         "{err}"
     );
-    assert!(server.requests().is_empty(), "{:#?}", server.requests());
+    assert!(
+        server.recorder().writes().is_empty(),
+        "{:#?}",
+        server.recorder().writes()
+    );
     // No etcd observation at all: refused too (quorum cannot be checked).
     let rb_blind = zone::evacuate("lab", &facts, None, &zone, opts);
     assert!(
@@ -182,7 +186,7 @@ async fn an_evacuation_that_loses_etcd_quorum_is_refused_and_a_safe_one_drains_t
     let report = engine.run(&rb, &mut Typist, None).await.unwrap();
     assert_eq!(report.completed, 2 * nodes.len());
     // Every node cordoned before the first eviction.
-    let requests = server.requests();
+    let requests = server.recorder().writes();
     let first_eviction = requests
         .iter()
         .position(|r| r.path.ends_with("/eviction"))

@@ -140,6 +140,10 @@ pub struct ClusterProfile {
     /// Refuse every action for this cluster.
     #[serde(default)]
     pub read_only: bool,
+    /// How runbooks reach control-plane hosts: the ssh program and options, e.g.
+    /// `["ssh", "-F", "/etc/kha/ssh_config"]` or `["ssh", "-J", "bastion"]` (default
+    /// `["ssh"]`, with the user's own ssh config).
+    pub ssh_command: Option<Vec<String>>,
     pub theme: Option<String>,
     pub keymap: Option<String>,
 }
@@ -170,9 +174,14 @@ impl ConfigFile {
         }
     }
 
-    /// The profile named by `--cluster`, or the default one. Unknown names are an error.
+    /// The profile named by `--cluster`, or `default_cluster`, or the only profile there
+    /// is. Unknown names are an error.
     pub fn profile(&self, name: Option<&str>) -> Result<(String, ClusterProfile), String> {
-        match name.or(self.default_cluster.as_deref()) {
+        let only = match self.clusters.keys().collect::<Vec<_>>()[..] {
+            [one] => Some(one.as_str()),
+            _ => None,
+        };
+        match name.or(self.default_cluster.as_deref()).or(only) {
             Some(n) => match self.clusters.get(n) {
                 Some(p) => Ok((n.to_string(), p.clone())),
                 None => {

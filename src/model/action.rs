@@ -47,6 +47,7 @@ actions! {
     PaneControlPlane = "pane_control_plane": "Go to the control plane & zones pane",
     PaneGpu = "pane_gpu": "Go to the GPU nodes pane",
     Runbooks = "runbooks": "Guided actions (runbooks) of this pane: preview, confirm, run",
+    AbortAdvised = "abort_advised": "Rollouts: preview the abort of the canary the advisory names",
     Filter = "filter": "Filter the rows (type, Enter keeps it, Esc drops it)",
     Sort = "sort": "Sort by the next column (past the last, reverse)",
     PageUp = "page_up": "Move the selection a page up",

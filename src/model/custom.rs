@@ -55,15 +55,28 @@ pub fn velero_view(kube: &KubeState, now: SystemTime) -> velero::VeleroView {
 }
 
 pub fn rollouts_view(kube: &KubeState, now: SystemTime) -> rollouts::RolloutsView {
-    rollouts::derive_with(
+    rollouts_view_with(kube, None, now)
+}
+
+/// The Rollouts view with the canary error rates and abort advisories of `canary`.
+pub fn rollouts_view_with(
+    kube: &KubeState,
+    canary: Option<&super::canary::CanaryObservation>,
+    now: SystemTime,
+) -> rollouts::RolloutsView {
+    let ros = objects(kube, CustomKind::Rollout);
+    let rates = canary.map_or_else(Vec::new, |c| super::canary::error_rates(ros, c));
+    let mut view = rollouts::derive_with(
         &rollouts::RolloutSources {
-            rollouts: objects(kube, CustomKind::Rollout),
+            rollouts: ros,
             analysis_runs: objects(kube, CustomKind::AnalysisRun),
             replica_sets: objects(kube, CustomKind::RolloutReplicaSet),
-            error_rates: &[],
+            error_rates: &rates,
         },
         now,
-    )
+    );
+    super::canary::advise(&mut view, ros, canary);
+    view
 }
 
 /// The pane's primary feed has listed (and is live, or down with what it had): its
@@ -90,7 +103,7 @@ impl State {
     }
 
     pub fn rollouts(&self) -> rollouts::RolloutsView {
-        rollouts_view(&self.kube, self.now)
+        rollouts_view_with(&self.kube, self.canary.last.as_ref(), self.now)
     }
 
     pub fn custom_present(&self, pane: PaneId) -> bool {

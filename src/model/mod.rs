@@ -2,6 +2,7 @@
 //! reads `&State`. No I/O here.
 
 pub mod action;
+pub mod canary;
 pub mod catalogue;
 pub mod ceph;
 pub mod control_plane;
@@ -14,6 +15,7 @@ pub mod kpi;
 pub mod kube;
 pub mod lb;
 pub mod rollouts;
+pub mod runbook_cr_ui;
 pub mod runbook_ui;
 pub mod status;
 pub mod status_kpi;
@@ -313,6 +315,8 @@ pub enum Msg {
         error: String,
         skippable: bool,
     },
+    /// One round of the canary error-rate query (the abort advisory).
+    Canary(canary::CanaryObservation),
 }
 
 /// A message for the engineer (config problems, lab results, hints).
@@ -361,6 +365,8 @@ pub struct State {
     pub read_only: bool,
     /// Lab fault keys work (only in `kha demo`).
     pub lab_controls: bool,
+    /// The canary error rate behind the Rollouts pane's abort advisory.
+    pub canary: canary::CanaryState,
 }
 
 const MAX_NOTICES: usize = 20;
@@ -392,6 +398,7 @@ impl State {
             notices: Vec::new(),
             read_only: false,
             lab_controls: false,
+            canary: canary::CanaryState::default(),
         }
     }
 
@@ -600,6 +607,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             Vec::new()
         }
         Msg::Action(action) => on_action(state, action),
+        Msg::Canary(obs) => {
+            state.canary.last = Some(obs);
+            Vec::new()
+        }
     }
 }
 
@@ -626,6 +637,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     match action {
         Action::Quit => return vec![Effect::Quit],
         Action::Runbooks => runbook_ui::open_menu(state),
+        Action::AbortAdvised => runbook_ui::open_advised_abort(state),
         // On the KPI pane `?` first shows the selected KPI's PromQL, then the help.
         Action::Help
             if state.screen == Screen::Pane(PaneId::Kpis)

@@ -33,10 +33,8 @@ pub const PANE: &str = "rollouts";
 /// The label Argo puts on a Rollout's ReplicaSets and pods.
 pub const HASH_LABEL: &str = "rollouts-pod-template-hash";
 
-/// The canary's error rate measured outside Argo (e.g. the KPI pane's PromQL), for the
-/// abort advisory. Hook only: kha shows it on the row; the advisory that proposes an
-/// abort above 5 % (DESIGN.md, runbook catalogue) is not built yet and will read
-/// [`RolloutRow::canary_error_rate`].
+/// The canary's error rate measured outside Argo (e.g. the KPI pane's PromQL); the
+/// abort advisory ([`super::canary`]) sets [`RolloutRow::abort_advisory`] from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CanaryErrorRate {
     pub namespace: String,
@@ -104,6 +102,8 @@ pub struct RolloutRow {
     pub analysis_runs: Vec<AnalysisRunRow>,
     /// From [`CanaryErrorRate`], when given.
     pub canary_error_rate: Option<f64>,
+    /// Set by [`super::canary::advise`] when the canary's error rate is above the threshold.
+    pub abort_advisory: Option<super::canary::AbortAdvisory>,
 }
 
 impl RolloutRow {
@@ -465,6 +465,7 @@ fn rollout_row(obj: &DynamicObject, src: &RolloutSources<'_>, now: SystemTime) -
         conditions: conds,
         analysis_runs: Vec::new(),
         canary_error_rate,
+        abort_advisory: None,
         namespace: ns,
         name: nm,
     }

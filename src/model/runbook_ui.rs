@@ -22,6 +22,8 @@ pub const ETCD_MENU: [&str; 5] = [
 pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
     match pane {
         PaneId::Etcd => &ETCD_MENU,
+        PaneId::Rollouts => &super::runbook_cr_ui::ROLLOUTS_MENU,
+        PaneId::Velero => &super::runbook_cr_ui::VELERO_MENU,
         PaneId::ApiServerLb => &super::failover_menu::LB_MENU,
         PaneId::ControlPlane => &super::failover_menu::CONTROL_PLANE_MENU,
         PaneId::GpuNodes => &super::failover_menu::GPU_MENU,
@@ -33,6 +35,7 @@ pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
 fn plan_entry(state: &State, pane: PaneId, i: usize) -> Result<Runbook, String> {
     match pane {
         PaneId::Etcd => plan_etcd_entry(state, i),
+        PaneId::Rollouts | PaneId::Velero => super::runbook_cr_ui::plan_entry(state, pane, i),
         PaneId::ApiServerLb => super::failover_menu::plan_lb_entry(state, i),
         PaneId::ControlPlane => super::failover_menu::plan_control_plane_entry(state, i),
         PaneId::GpuNodes => super::failover_menu::plan_gpu_entry(state, i),
@@ -75,6 +78,8 @@ pub fn open_menu(state: &mut State) {
         _ => state.notice("runbooks: none on this pane; open the etcd pane (e) and press r".into()),
     }
 }
+
+pub use super::runbook_cr_ui::open_advised_abort;
 
 /// The etcd pane's entry `i`, planned from the latest observation.
 fn plan_etcd_entry(state: &State, i: usize) -> Result<Runbook, String> {

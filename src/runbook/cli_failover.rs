@@ -112,7 +112,7 @@ pub async fn lb(settings: &Settings, command: LbCommand) -> Result<i32> {
             host: args.nginx_host.clone(),
             config: config.display().to_string(),
         };
-        let text = read_config(&target).await?;
+        let text = read_config(&target, &settings.ssh_command).await?;
         let rb = lb::nginx(cluster, &target, &text, &args.backend, action).map_err(|e| eyre!(e))?;
         return execute(settings, &rb, &args.run, Vec::new()).await;
     }
@@ -144,10 +144,20 @@ pub async fn lb(settings: &Settings, command: LbCommand) -> Result<i32> {
 }
 
 /// The nginx config as it is now (read over ssh when it lives on another host).
-async fn read_config(target: &NginxTarget) -> Result<String> {
+async fn read_config(target: &NginxTarget, ssh_command: &[String]) -> Result<String> {
+    let ssh_command: Vec<String> = if ssh_command.is_empty() {
+        vec!["ssh".into()]
+    } else {
+        ssh_command.to_vec()
+    };
     let argv = vec!["cat".to_string(), target.config.clone()];
     let full = match &target.host {
-        Some(h) => super::exec::ssh_argv(h, &crate::config::Paths::discover().state_dir, &argv),
+        Some(h) => super::exec::ssh_argv(
+            &ssh_command,
+            h,
+            &crate::config::Paths::discover().state_dir,
+            &argv,
+        ),
         None => argv,
     };
     let (program, rest) = full.split_first().ok_or_else(|| eyre!("empty command"))?;

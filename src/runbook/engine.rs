@@ -455,6 +455,10 @@ impl<E: Executor> Engine<E> {
         loop {
             match self.executor.verify(&step.verification).await {
                 Ok(v) => return Ok(v),
+                // Failed for good (a Restore ended Failed): waiting will not help.
+                Err(e) if e.downcast_ref::<super::exec_cr::Settled>().is_some() => {
+                    return Err(format!("{e:#}"));
+                }
                 Err(e) if Instant::now() + self.poll >= deadline => {
                     return Err(format!(
                         "not verified within {} s: {e:#}",

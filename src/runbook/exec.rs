@@ -67,6 +67,8 @@ pub struct LiveExecutor {
     ssh_control_dir: PathBuf,
     /// The Kubernetes API, when a kubeconfig is configured.
     kube: Option<KubeSourceConfig>,
+    /// The ssh program and options put before kha's own (the profile's `ssh_command`).
+    ssh: Vec<String>,
     /// How apiserver backends are probed directly (LB runbooks).
     lb_auth: crate::sources::lb::ApiServerAuth,
 }
@@ -78,6 +80,7 @@ impl LiveExecutor {
             timeout: Duration::from_secs(10),
             ssh_control_dir,
             kube: None,
+            ssh: vec!["ssh".into()],
             lb_auth: Default::default(),
         })
     }
@@ -85,6 +88,15 @@ impl LiveExecutor {
     /// Direct apiserver probes (LB runbooks) use this CA and kubeconfig.
     pub fn with_lb_auth(mut self, auth: crate::sources::lb::ApiServerAuth) -> Self {
         self.lb_auth = auth;
+        self
+    }
+
+    /// Runs remote commands with this ssh command (program first, then options, e.g.
+    /// `["ssh", "-F", "/etc/kha/ssh_config"]`) instead of plain `ssh`; empty keeps it.
+    pub fn with_ssh_command(mut self, command: Vec<String>) -> Self {
+        if !command.is_empty() {
+            self.ssh = command;
+        }
         self
     }
 
@@ -219,7 +231,7 @@ impl LiveExecutor {
     async fn run_argv(&self, host: Option<&str>, argv: &[String]) -> Result<StepOutput> {
         let full = match host {
             None => argv.to_vec(),
-            Some(h) => ssh_argv(h, &self.ssh_control_dir, argv),
+            Some(h) => ssh_argv(&self.ssh, h, &self.ssh_control_dir, argv),
         };
         let (program, args) = full.split_first().ok_or_else(|| eyre!("empty command"))?;
         let out = tokio::time::timeout(
@@ -280,6 +292,58 @@ impl Executor for LiveExecutor {
             } => {
                 self.kube_patch(resource, namespace.as_deref(), name, patch)
                     .await
+            }
+            Operation::KubeStatusMergePatch {
+                resource,
+                namespace,
+                name,
+                status_patch,
+                spec_patch,
+                fallback_patch,
+            } => {
+                super::exec_cr::status_merge_patch(
+                    self.kube.as_ref(),
+                    self.timeout,
+                    (resource, namespace.as_deref(), name),
+                    status_patch,
+                    spec_patch.as_deref(),
+                    fallback_patch.as_deref(),
+                )
+                .await
+            }
+            Operation::KubeJsonPatch {
+                resource,
+                namespace,
+                name,
+                patch,
+            } => {
+                super::exec_cr::json_patch(
+                    self.kube.as_ref(),
+                    self.timeout,
+                    resource,
+                    namespace.as_deref(),
+                    name,
+                    patch,
+                )
+                .await
+            }
+            Operation::KubeCreate {
+                resource,
+                namespace,
+                body,
+            } => {
+                super::exec_cr::create(
+                    self.kube.as_ref(),
+                    self.timeout,
+                    resource,
+                    namespace.as_deref(),
+                    body,
+                )
+                .await
+            }
+            Operation::Soak { seconds } => {
+                tokio::time::sleep(Duration::from_secs(*seconds)).await;
+                Ok(StepOutput::said(format!("waited {seconds} s")))
             }
             Operation::EtcdSnapshotSave { endpoint, path } => self.snapshot(endpoint, path).await,
             Operation::EtcdMoveLeader {
@@ -352,6 +416,24 @@ impl Executor for LiveExecutor {
     async fn verify(&mut self, check: &Verification) -> Result<String> {
         match check {
             Verification::None => Ok("nothing to verify".into()),
+            Verification::KubeFields {
+                resource,
+                namespace,
+                name,
+                want,
+                fail_if,
+            } => {
+                super::exec_cr::verify_fields(
+                    self.kube.as_ref(),
+                    self.timeout,
+                    resource,
+                    namespace.as_deref(),
+                    name,
+                    want,
+                    fail_if,
+                )
+                .await
+            }
             Verification::EtcdHealthy { endpoints } => {
                 for e in endpoints {
                     let mut c = self.etcd(e).await?;
@@ -461,22 +543,23 @@ pub fn partial_path(path: &Path) -> PathBuf {
     path.with_file_name(name)
 }
 
-/// The argv that runs `argv` on `host`: OpenSSH in batch mode (no password prompts),
-/// the user's config and agent, a shared connection per host; each argument quoted for
-/// the remote shell.
-pub fn ssh_argv(host: &str, control_dir: &Path, argv: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = [
-        "ssh",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ControlMaster=auto",
-        "-o",
-        "ControlPersist=60",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+/// The argv that runs `argv` on `host`: OpenSSH (`ssh`: the program and any options of
+/// the profile's `ssh_command`) in batch mode (no password prompts), the user's config
+/// and agent, a shared connection per host; each argument quoted for the remote shell.
+pub fn ssh_argv(ssh: &[String], host: &str, control_dir: &Path, argv: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = ssh.to_vec();
+    out.extend(
+        [
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            "ControlPersist=60",
+        ]
+        .iter()
+        .map(|s| s.to_string()),
+    );
     out.push("-o".into());
     out.push(format!(
         "ControlPath={}",
@@ -532,7 +615,7 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let out = ssh_argv("cp-1", Path::new("/run/kha"), &argv);
+        let out = ssh_argv(&["ssh".into()], "cp-1", Path::new("/run/kha"), &argv);
         assert_eq!(out[..3], ["ssh", "-o", "BatchMode=yes"]);
         assert_eq!(out[out.len() - 2], "cp-1");
         assert_eq!(

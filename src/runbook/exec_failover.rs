@@ -75,7 +75,7 @@ impl LiveExecutor {
         // kube-rs would retry a 429 itself (up to 15 times, backing off to minutes):
         // the drain must see it to name the budget and keep to its own schedule.
         let conn =
-            crate::sources::kube::client::connect_with(source, config.context.as_deref(), false)
+            crate::sources::kube::client::connect_without_retry(source, config.context.as_deref())
                 .await?;
         Ok(conn.client)
     }
@@ -282,7 +282,7 @@ impl LiveExecutor {
     ) -> Result<StepOutput> {
         let full = match host {
             None => argv.to_vec(),
-            Some(h) => ssh_argv(h, &self.ssh_control_dir, argv),
+            Some(h) => ssh_argv(&self.ssh, h, &self.ssh_control_dir, argv),
         };
         let (program, args) = full.split_first().ok_or_else(|| eyre!("empty command"))?;
         let mut child = tokio::process::Command::new(program)
@@ -395,7 +395,6 @@ impl LiveExecutor {
             }
         }
         // Wait for the evicted pods to be gone (or replaced under the same name).
-        let api: Api<Pod> = Api::all(client.clone());
         let mut lingering: Vec<String> = Vec::new();
         for pod in &evicted {
             let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
@@ -415,7 +414,6 @@ impl LiveExecutor {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
-        drop(api);
         let summary = tally.summary(node);
         if tally.blocked.is_empty() && tally.failed.is_empty() && lingering.is_empty() {
             return Ok(StepOutput {

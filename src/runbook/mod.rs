@@ -6,16 +6,21 @@
 
 pub mod audit;
 pub mod cli;
+pub mod cli_cr;
 pub mod cli_failover;
 pub mod engine;
 pub mod etcd;
 pub mod exec;
+pub mod exec_cr;
 pub mod facts;
 pub mod lb;
 pub mod node;
 pub mod plan;
 pub mod restore;
+pub mod rollouts;
+pub mod traffic;
 pub mod tui;
+pub mod velero;
 pub mod zone;
 
 use std::fmt;
@@ -90,6 +95,38 @@ pub enum Operation {
         /// The patch, as JSON text.
         patch: String,
     },
+    /// A JSON merge patch of the `status` subresource, then (when given) one of the main
+    /// resource, as `kubectl argo rollouts` sends them; when the status subresource
+    /// answers 404 (a CRD without it), `fallback_patch` on the main resource instead.
+    KubeStatusMergePatch {
+        resource: (String, String, String, String),
+        namespace: Option<String>,
+        name: String,
+        /// `{"status":{...}}`, as JSON text.
+        status_patch: String,
+        /// `{"spec":{...}}`, as JSON text, sent after the status patch.
+        spec_patch: Option<String>,
+        /// Sent to the main resource when `/status` answers 404 (spec and status in one).
+        fallback_patch: Option<String>,
+    },
+    /// An RFC 6902 JSON patch of one object (`application/json-patch+json`); its `test`
+    /// operations make it fail rather than apply to an object that changed.
+    KubeJsonPatch {
+        resource: (String, String, String, String),
+        namespace: Option<String>,
+        name: String,
+        /// The operations, as JSON text.
+        patch: String,
+    },
+    /// A POST that creates one object (a Velero Backup or Restore).
+    KubeCreate {
+        resource: (String, String, String, String),
+        namespace: Option<String>,
+        /// The object, as JSON text.
+        body: String,
+    },
+    /// Waits, changing nothing, so the last change soaks before the next one.
+    Soak { seconds: u64 },
     /// A program, run with these exact arguments (never through a shell), on this
     /// machine or on `host` over ssh.
     Argv {
@@ -162,6 +199,39 @@ impl Operation {
                 };
                 format!("kube PATCH (merge) {target}: {patch}")
             }
+            Operation::KubeStatusMergePatch {
+                resource,
+                namespace,
+                name,
+                status_patch,
+                spec_patch,
+                fallback_patch,
+            } => exec_cr::describe_status_patch(
+                &exec_cr::target(resource, namespace.as_deref(), name),
+                status_patch,
+                spec_patch.as_deref(),
+                fallback_patch.as_deref(),
+            ),
+            Operation::KubeJsonPatch {
+                resource,
+                namespace,
+                name,
+                patch,
+            } => format!(
+                "kube PATCH (json) {}: {patch}",
+                exec_cr::target(resource, namespace.as_deref(), name)
+            ),
+            Operation::KubeCreate {
+                resource,
+                namespace,
+                body,
+            } => format!(
+                "kube POST {}: {body}",
+                exec_cr::collection(resource, namespace.as_deref())
+            ),
+            Operation::Soak { seconds } => {
+                format!("wait {seconds} s, changing nothing, before the next step")
+            }
             Operation::Argv { host, argv } => {
                 let cmd = argv
                     .iter()
@@ -208,12 +278,17 @@ impl Operation {
 
     pub fn changes_cluster(&self) -> bool {
         match self {
-            Operation::EtcdSnapshotSave { .. } | Operation::Nothing { .. } => false,
+            Operation::EtcdSnapshotSave { .. }
+            | Operation::Nothing { .. }
+            | Operation::Soak { .. } => false,
             Operation::EtcdMoveLeader { .. }
             | Operation::EtcdDefragment { .. }
             | Operation::EtcdCompact { .. }
             | Operation::EtcdDisarmNospace { .. }
             | Operation::KubeMergePatch { .. }
+            | Operation::KubeStatusMergePatch { .. }
+            | Operation::KubeJsonPatch { .. }
+            | Operation::KubeCreate { .. }
             | Operation::Argv { .. } => true,
             Operation::HaproxyCommand { command, .. } => !command.trim_start().starts_with("show "),
             Operation::KubeDrainNode { .. } | Operation::ArgvWithInput { .. } => true,
@@ -227,6 +302,15 @@ impl Operation {
 pub enum Verification {
     /// Nothing beyond the operation's own success.
     None,
+    /// A GET of one object whose fields (JSON pointers) hold one of the wanted values;
+    /// any `fail_if` holding means the step failed and waiting will not help.
+    KubeFields {
+        resource: (String, String, String, String),
+        namespace: Option<String>,
+        name: String,
+        want: Vec<exec_cr::FieldWant>,
+        fail_if: Vec<exec_cr::FieldWant>,
+    },
     /// Every listed member answers a linearizable read.
     EtcdHealthy { endpoints: Vec<String> },
     /// The named member is the leader.
@@ -263,6 +347,17 @@ impl Verification {
     pub fn describe(&self) -> String {
         match self {
             Verification::None => "the operation reports success".into(),
+            Verification::KubeFields {
+                resource,
+                namespace,
+                name,
+                want,
+                fail_if,
+            } => exec_cr::describe_fields(
+                &exec_cr::target(resource, namespace.as_deref(), name),
+                want,
+                fail_if,
+            ),
             Verification::EtcdHealthy { endpoints } => {
                 format!("members healthy: {}", endpoints.join(", "))
             }

@@ -30,6 +30,8 @@ pub struct RunbookRunner {
     pub kube_user: Option<String>,
     /// The Kubernetes API for runbooks that patch objects.
     pub kube: Option<crate::sources::kube::KubeSourceConfig>,
+    /// The profile's `ssh_command` (empty: plain `ssh`).
+    pub ssh_command: Vec<String>,
     /// How LB runbooks probe apiserver backends directly.
     pub lb_auth: Option<crate::sources::lb::ApiServerAuth>,
 }
@@ -56,6 +58,7 @@ impl RunbookRunner {
             active: Arc::new(Mutex::new(None)),
             kube_user: None,
             kube: None,
+            ssh_command: Vec::new(),
             lb_auth: None,
         }
     }
@@ -196,7 +199,8 @@ async fn run(
             let tx = runner.tx.clone();
             let result = async {
                 let mut executor = LiveExecutor::new(&runner.etcd_tls, runner.state_dir.clone())
-                    .map_err(|e| format!("{e:#}"))?;
+                    .map_err(|e| format!("{e:#}"))?
+                    .with_ssh_command(runner.ssh_command.clone());
                 if let Some(kube) = runner.kube.clone() {
                     executor = executor.with_kube(kube);
                 }

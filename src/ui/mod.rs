@@ -146,6 +146,17 @@ fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragrap
         )));
     }
     let mut hints = Vec::new();
+    if state.screen == Screen::Pane(PaneId::Rollouts)
+        && state
+            .rollouts()
+            .rollouts
+            .iter()
+            .any(|r| r.abort_advisory.is_some())
+        && let Some(k) = keymap.key_for(Action::AbortAdvised)
+    {
+        hints.push(Span::styled(format!(" {k}"), theme.crit));
+        hints.push(Span::styled(" abort canary ", theme.crit));
+    }
     let mut hint = |action: Action, label: &str| {
         if let Some(k) = keymap.key_for(action) {
             hints.push(Span::styled(format!(" {k}"), theme.accent));
@@ -156,7 +167,10 @@ fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragrap
     hint(Action::Quit, "quit");
     hint(Action::Open, "open");
     hint(Action::PaneEtcd, "etcd");
-    if state.screen == Screen::Pane(PaneId::Etcd) {
+    if matches!(
+        state.screen,
+        Screen::Pane(PaneId::Etcd | PaneId::Rollouts | PaneId::Velero)
+    ) {
         hint(Action::Runbooks, "runbooks");
     }
     hint(Action::PaneLb, "LB");

@@ -97,13 +97,18 @@ impl Widget for RolloutsPane<'_> {
             .map(|r| detail_lines(r, theme))
             .unwrap_or_default();
         let table_h = 1 + lines_height(rollouts.len().max(1), 8);
-        let [table_area, detail_area, findings_area] = Layout::vertical([
+        let advisory = advisory_lines(&rollouts, theme);
+        let [table_area, advisory_area, detail_area, findings_area] = Layout::vertical([
             Constraint::Length(table_h),
+            Constraint::Length(wrapped_height(&advisory, inner.width, 8)),
             Constraint::Min(3),
             Constraint::Length(lines_height(findings.len(), 3)),
         ])
         .areas(inner);
         self.table(&rollouts, table_area, buf);
+        Paragraph::new(advisory)
+            .wrap(Wrap { trim: true })
+            .render(advisory_area, buf);
         Paragraph::new(detail)
             .wrap(Wrap { trim: true })
             .render(detail_area, buf);
@@ -191,6 +196,42 @@ impl RolloutsPane<'_> {
             .column_spacing(1)
             .render(area, buf);
     }
+}
+
+/// Rows `lines` take wrapped at `width`, at most `max`.
+fn wrapped_height(lines: &[Line<'_>], width: u16, max: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    // Word wrapping leaves ragged ends: a long line gets a row of slack.
+    let rows: usize = lines
+        .iter()
+        .map(|l| match l.width().div_ceil(width).max(1) {
+            1 => 1,
+            n => n + 1,
+        })
+        .sum();
+    u16::try_from(rows).unwrap_or(max).min(max)
+}
+
+/// The abort advisories of the listed rollouts: the call, then the evidence (value,
+/// threshold, when, and the query that measured it).
+pub fn advisory_lines(rollouts: &[&RolloutRow], theme: &Theme) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    for r in rollouts {
+        let Some(a) = &r.abort_advisory else {
+            continue;
+        };
+        lines.push(Line::from(vec![
+            Span::styled("ABORT ADVISED ", theme.crit),
+            Span::styled(format!("{}/{}: ", r.namespace, r.name), theme.accent),
+            Span::styled(a.headline(), theme.crit),
+            Span::styled(" · abort key in the footer", theme.text),
+        ]));
+        lines.push(Line::from(Span::styled(
+            format!("measured {} by: {}", a.measured_at, a.query),
+            theme.muted,
+        )));
+    }
+    lines
 }
 
 pub fn detail_lines(r: &RolloutRow, theme: &Theme) -> Vec<Line<'static>> {
@@ -310,6 +351,12 @@ pub fn tile_lines(view: &RolloutsView, theme: &Theme) -> Vec<Line<'static>> {
     ))];
     if r.set_weight.is_some() {
         lines.push(Line::from(format!("canary {}", weight_text(r))));
+    }
+    if let Some(a) = &r.abort_advisory {
+        lines.push(Line::from(Span::styled(
+            format!("ABORT ADVISED: {}", a.headline()),
+            theme.crit,
+        )));
     }
     let (analysis, h) = analysis_word(r);
     if analysis != "-" {

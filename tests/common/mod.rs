@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod haproxy;
+pub mod tmux;
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};

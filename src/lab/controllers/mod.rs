@@ -11,8 +11,11 @@
 //! one that needs time (a phase that moves on after a second) spawns a tokio task.
 
 pub mod replicaset;
+pub mod rollouts;
+pub mod velero;
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
@@ -29,7 +32,19 @@ pub struct Controller {
 
 /// Every controller the lab runs.
 pub fn all() -> Vec<Controller> {
-    vec![replicaset::controller()]
+    vec![
+        rollouts::controller(),
+        velero::controller(),
+        replicaset::controller(),
+    ]
+}
+
+/// `2024-05-01T12:00:00Z` for now, as controllers stamp status.
+pub fn now_rfc3339() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    crate::lab::civil::format_rfc3339(secs)
 }
 
 /// Starts the controller task: every committed change goes to the controllers that

@@ -167,6 +167,18 @@ const LAB_CRDS: &[Crd] = &[
         scale: None,
         columns: &[AGE],
     },
+    // kubernetes-sigs/gateway-api config/crd/standard/gateway.networking.k8s.io_httproutes.yaml
+    Crd {
+        group: "gateway.networking.k8s.io",
+        version: "v1",
+        kind: "HTTPRoute",
+        plural: "httproutes",
+        short_names: &[],
+        categories: &["gateway-api"],
+        status: true,
+        scale: None,
+        columns: &[("Hostnames", "string", ".spec.hostnames"), AGE],
+    },
 ];
 
 /// The lab's CustomResourceDefinition objects, as the API server stores them.

@@ -43,7 +43,7 @@ mod watch;
 
 pub use crds::lab_crds;
 pub use events::{EventType, WatchEvent};
-pub use recorder::{RecordedRequest, RequestLog};
+pub use recorder::{RecordedAnswer, RecordedRequest, Recorder};
 pub use server::KubeApiServer;
 pub use store::{Store, StoreError};
 

@@ -1,71 +1,128 @@
-//! What the lab's API server was asked to change: every request other than a read
-//! (method, path, query, content type, body and the status code answered), kept in
-//! order, so tests can assert the exact requests a runbook made. Bounded: the oldest
-//! records go first.
+//! What the lab's API server was asked: every request's method, path, query, content
+//! type and body, in arrival order (the newest [`CAP`] kept), so tests can assert the
+//! exact requests a runbook sent. Bearer tokens and other headers are never kept.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Requests kept at most.
-const CAP: usize = 10_000;
+use serde_json::Value;
 
-/// One write request as the server received it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Requests kept; older ones are dropped.
+pub const CAP: usize = 2048;
+
+/// One request as it reached the server.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RecordedRequest {
     pub method: String,
-    /// The URL path, e.g. `/api/v1/namespaces/shop/pods/web-1/eviction`.
     pub path: String,
     pub query: Option<String>,
     pub content_type: Option<String>,
-    /// The body as text (lossy UTF-8; protobuf bodies are not readable this way).
-    pub body: String,
-    /// The HTTP status the server answered.
-    pub code: u16,
+    /// The body as JSON; a non-JSON body as a string; `Null` when empty.
+    pub body: Value,
 }
 
 impl RecordedRequest {
-    /// The subresource the path names (`eviction`, `status`, `scale`), if any.
-    pub fn subresource(&self) -> Option<&str> {
-        match super::request::route(&self.path) {
-            super::request::Route::Resource(p) => {
-                let sub = p.subresource?;
-                self.path.rsplit('/').next().filter(|last| *last == sub)
-            }
-            _ => None,
-        }
-    }
-
-    /// The body parsed as JSON (`Null` when it is not JSON).
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    /// Whether it changed something (not a GET).
+    pub fn is_write(&self) -> bool {
+        self.method != "GET"
     }
 }
 
-/// The shared log (cheap to clone).
+/// The status a write request was answered with (the answers are kept apart from
+/// the requests, which are recorded as they arrive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAnswer {
+    pub method: String,
+    pub path: String,
+    pub code: u16,
+}
+
+/// A shared, bounded log of requests; clones share it.
 #[derive(Debug, Clone, Default)]
-pub struct RequestLog {
-    inner: Arc<Mutex<VecDeque<RecordedRequest>>>,
+pub struct Recorder {
+    requests: Arc<Mutex<VecDeque<RecordedRequest>>>,
+    answers: Arc<Mutex<VecDeque<RecordedAnswer>>>,
 }
 
-impl RequestLog {
-    pub fn record(&self, request: RecordedRequest) {
-        let mut log = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+impl Recorder {
+    pub fn record(
+        &self,
+        method: &str,
+        path: &str,
+        query: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) {
+        let body = if body.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()))
+        };
+        let mut log = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
         if log.len() >= CAP {
             log.pop_front();
         }
-        log.push_back(request);
+        log.push_back(RecordedRequest {
+            method: method.to_string(),
+            path: path.to_string(),
+            query: query.map(str::to_string),
+            content_type: content_type.map(str::to_string),
+            body,
+        });
     }
 
-    /// Every kept request, oldest first.
-    pub fn all(&self) -> Vec<RecordedRequest> {
-        let log = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        log.iter().cloned().collect()
+    /// Every request kept, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 
+    /// The requests that were not GETs, oldest first.
+    pub fn writes(&self) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(RecordedRequest::is_write)
+            .collect()
+    }
+
+    /// Forgets everything recorded so far.
     pub fn clear(&self) {
-        self.inner
+        self.requests
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.answers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Notes the status a write was answered with (in answer order).
+    pub fn answered(&self, method: &str, path: &str, code: u16) {
+        let mut log = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.len() >= CAP {
+            log.pop_front();
+        }
+        log.push_back(RecordedAnswer {
+            method: method.to_string(),
+            path: path.to_string(),
+            code,
+        });
+    }
+
+    /// The statuses writes were answered with, oldest first (e.g. a 429 per blocked
+    /// eviction).
+    pub fn answers(&self) -> Vec<RecordedAnswer> {
+        self.answers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 }

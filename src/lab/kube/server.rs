@@ -28,7 +28,6 @@ use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::openapi;
-use super::recorder::{RecordedRequest, RequestLog};
 use super::request::{Query, Route, route};
 use super::status::ApiError;
 use super::store::Store;
@@ -73,7 +72,7 @@ impl KubeApiServer {
             store,
             config,
             stop_watches: stop_rx,
-            requests: RequestLog::default(),
+            recorder: super::Recorder::default(),
         });
         let ca_pem = certs.ca_pem.clone();
         let acceptor = certs.acceptor.clone();
@@ -186,14 +185,9 @@ impl KubeApiServer {
         Ok(())
     }
 
-    /// Every write request received so far (method, path, body, answer), oldest first.
-    pub fn requests(&self) -> Vec<RecordedRequest> {
-        self.ctx.requests.all()
-    }
-
-    /// Forgets the recorded requests.
-    pub fn clear_requests(&self) {
-        self.ctx.requests.clear();
+    /// The log of the requests this server received (method, path, content type, body).
+    pub fn recorder(&self) -> super::Recorder {
+        self.ctx.recorder.clone()
     }
 
     /// Closes every open watch stream now; clients re-watch (or relist).
@@ -363,15 +357,15 @@ async fn serve(ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
             ));
         }
     };
+    ctx.recorder.record(
+        method.as_str(),
+        &path,
+        query.as_deref(),
+        content_type.as_deref(),
+        &body,
+    );
     let registry = || ctx.store.registry();
-    let recorded = (method != http::Method::GET).then(|| RecordedRequest {
-        method: method.to_string(),
-        path: path.clone(),
-        query: query.clone(),
-        content_type: content_type.clone(),
-        body: String::from_utf8_lossy(&body).into_owned(),
-        code: 0,
-    });
+    let write = (method != http::Method::GET).then(|| (method.to_string(), path.clone()));
     let result = match routed {
         Route::Root => Ok(Reply::json(200, &root_paths(ctx))),
         Route::Version => Ok(Reply::json(200, &version())),
@@ -408,13 +402,13 @@ async fn serve(ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
             .ok_or_else(ApiError::no_route),
         Route::NotFound => Err(ApiError::no_route()),
     };
-    if let Some(mut r) = recorded {
-        r.code = match &result {
+    if let Some((method, path)) = write {
+        let code = match &result {
             Ok(Reply::Json { code, .. }) => *code,
             Ok(Reply::Stream(_)) => 200,
             Err(e) => e.code,
         };
-        ctx.requests.record(r);
+        ctx.recorder.answered(&method, &path, code);
     }
     match result {
         Ok(r) => reply(r),

@@ -36,8 +36,8 @@ pub struct Ctx {
     pub config: KubeApiConfig,
     /// Bumped to close every open watch.
     pub stop_watches: watch::Receiver<u64>,
-    /// Every write request, for tests that assert what a client sent.
-    pub requests: super::recorder::RequestLog,
+    /// Every request, for tests.
+    pub recorder: super::Recorder,
 }
 
 /// A response body: one JSON document, or a stream of watch events.

@@ -43,6 +43,7 @@ mod ids;
 mod nodes;
 mod pod;
 mod rollout;
+mod traffic;
 mod velero;
 mod versions;
 mod workers;
@@ -161,6 +162,7 @@ fn generate_part(ctx: &Ctx, part: usize, parts: usize, out: &mut dyn Sink) {
         cluster_wide(ctx, out);
         velero::locations(ctx, out);
         rollout::analysis_template(ctx, out);
+        traffic::routes(ctx, out);
     }
 }
 

@@ -41,17 +41,41 @@ pub fn identity(source: &KubeconfigSource, context: Option<&str>) -> Option<Stri
     Some(format!("{user}@{name}"))
 }
 
+/// How much longer than a watch request's own timeout a read may wait for bytes before
+/// the connection is taken for dead.
+pub const READ_MARGIN: Duration = Duration::from_secs(5);
+
 /// Reads the kubeconfig and builds the client. Fails on local problems only (an
 /// unreadable kubeconfig, an unknown context); the network is not touched.
 pub async fn connect(source: &KubeconfigSource, context: Option<&str>) -> Result<Connection> {
-    connect_with(source, context, true).await
+    connect_with(source, context, super::DEFAULT_WATCH_TIMEOUT).await
 }
 
-/// [`connect`], with kube-rs's retry of 429/503/504 answers on or off. Off for callers
-/// that must see a 429 themselves (a drain names the PodDisruptionBudget behind it).
+/// [`connect`] for a client whose watches last `watch_timeout`: a response that sends
+/// nothing for longer than that (plus [`READ_MARGIN`]) fails, so a request to a frozen
+/// API server or over a dead connection ends in an error instead of waiting forever.
 pub async fn connect_with(
     source: &KubeconfigSource,
     context: Option<&str>,
+    watch_timeout: Duration,
+) -> Result<Connection> {
+    connect_configured(source, context, watch_timeout, true).await
+}
+
+/// [`connect`] without kube-rs's own retry of 429/503/504 answers, for callers that
+/// must see a 429 themselves (a drain names the PodDisruptionBudget behind it and keeps
+/// its own schedule; kube-rs would retry up to 15 times, backing off to minutes).
+pub async fn connect_without_retry(
+    source: &KubeconfigSource,
+    context: Option<&str>,
+) -> Result<Connection> {
+    connect_configured(source, context, super::DEFAULT_WATCH_TIMEOUT, false).await
+}
+
+async fn connect_configured(
+    source: &KubeconfigSource,
+    context: Option<&str>,
+    watch_timeout: Duration,
     retry: bool,
 ) -> Result<Connection> {
     let kubeconfig = match source {
@@ -84,6 +108,10 @@ pub async fn connect_with(
         ));
     }
     config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(watch_timeout + READ_MARGIN);
+    // Count the read timeout from each request, not from when a pooled connection
+    // went idle.
+    config.reset_reader_on_write = true;
     config.default_retry = retry;
     let target = format!("context {context_name} at {}", config.cluster_url);
     let client = Client::try_from(config).wrap_err("cannot build the Kubernetes client")?;

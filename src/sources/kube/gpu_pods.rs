@@ -26,12 +26,12 @@ impl Drop for Watch {
     }
 }
 
-fn pods_on(client: Client, node: String, tx: mpsc::Sender<Msg>) -> Watch {
+fn pods_on(client: Client, base: watcher::Config, node: String, tx: mpsc::Sender<Msg>) -> Watch {
     Watch(tokio::spawn(async move {
         let scope = GpuPodScope::Node(node.clone());
         let spec = FeedSpec {
             api: Api::<Pod>::all(client),
-            config: watcher::Config::default().fields(&format!("spec.nodeName={node}")),
+            config: base.fields(&format!("spec.nodeName={node}")),
             convert: convert::pod,
             wrap: move |c| KubeMsg::GpuPods(scope.clone(), c),
             observe: |_: &FeedChange<_>| {},
@@ -41,11 +41,11 @@ fn pods_on(client: Client, node: String, tx: mpsc::Sender<Msg>) -> Watch {
     }))
 }
 
-fn pending(client: Client, tx: mpsc::Sender<Msg>) -> Watch {
+fn pending(client: Client, base: watcher::Config, tx: mpsc::Sender<Msg>) -> Watch {
     Watch(tokio::spawn(async move {
         let spec = FeedSpec {
             api: Api::<Pod>::all(client),
-            config: watcher::Config::default().fields("status.phase=Pending"),
+            config: base.fields("status.phase=Pending"),
             convert: |p: Pod| convert::pod(p).filter(|p| p.gpu_request > 0),
             wrap: |c| KubeMsg::GpuPods(GpuPodScope::Pending, c),
             observe: |_: &FeedChange<_>| {},
@@ -58,10 +58,11 @@ fn pending(client: Client, tx: mpsc::Sender<Msg>) -> Watch {
 /// Keeps one pod watch per GPU node in `gpu_nodes`, until the node feed goes away.
 pub async fn run(
     client: Client,
+    base: watcher::Config,
     mut gpu_nodes: watch::Receiver<BTreeSet<String>>,
     tx: mpsc::Sender<Msg>,
 ) {
-    let _pending = pending(client.clone(), tx.clone());
+    let _pending = pending(client.clone(), base.clone(), tx.clone());
     let mut watches: BTreeMap<String, Watch> = BTreeMap::new();
     loop {
         let wanted = gpu_nodes.borrow_and_update().clone();
@@ -79,7 +80,7 @@ pub async fn run(
         for node in wanted {
             if let std::collections::btree_map::Entry::Vacant(slot) = watches.entry(node) {
                 let node = slot.key().clone();
-                slot.insert(pods_on(client.clone(), node, tx.clone()));
+                slot.insert(pods_on(client.clone(), base.clone(), node, tx.clone()));
             }
         }
         if gpu_nodes.changed().await.is_err() {

@@ -36,7 +36,16 @@ pub struct KubeSourceConfig {
     pub context: Option<String>,
     /// A watch down longer than this makes its pane stale.
     pub stale_after: Duration,
+    /// How long one watch request lasts before it is made again (from where it left
+    /// off, no relist). Bounds how long a silently dead connection goes unnoticed:
+    /// about this plus [`client::READ_MARGIN`].
+    pub watch_timeout: Duration,
 }
+
+/// kube-apiserver's own watches last 30-60 minutes and kube-rs asks for 290 s; kha asks
+/// for less, so that a connection that dies without a word (a dropped NAT entry, a
+/// frozen API server) is noticed in well under a minute rather than in five.
+pub const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl KubeSourceConfig {
     pub fn new(kubeconfig: Option<KubeconfigSource>, context: Option<String>) -> Self {
@@ -44,6 +53,7 @@ impl KubeSourceConfig {
             kubeconfig,
             context,
             stale_after: Duration::from_secs(15),
+            watch_timeout: DEFAULT_WATCH_TIMEOUT,
         }
     }
 
@@ -58,18 +68,19 @@ pub async fn run(config: KubeSourceConfig, tx: mpsc::Sender<Msg>) {
     let Some(source) = &config.kubeconfig else {
         return;
     };
-    let connection = match client::connect(source, config.context.as_deref()).await {
-        Ok(c) => c,
-        Err(e) => {
-            let _ = tx.send(Msg::Notice(format!("kube: {e:#}"))).await;
-            let down = Availability::Down {
-                since: SystemTime::now(),
-                error: format!("{e:#}"),
-            };
-            let _ = send(&tx, KubeMsg::Nodes(FeedChange::Status(down))).await;
-            return;
-        }
-    };
+    let connection =
+        match client::connect_with(source, config.context.as_deref(), config.watch_timeout).await {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = tx.send(Msg::Notice(format!("kube: {e:#}"))).await;
+                let down = Availability::Down {
+                    since: SystemTime::now(),
+                    error: format!("{e:#}"),
+                };
+                let _ = send(&tx, KubeMsg::Nodes(FeedChange::Status(down))).await;
+                return;
+            }
+        };
     for w in connection.warnings {
         let _ = tx.send(Msg::Notice(format!("kube: {w}"))).await;
     }
@@ -77,19 +88,39 @@ pub async fn run(config: KubeSourceConfig, tx: mpsc::Sender<Msg>) {
         return;
     }
     let client = connection.client;
+    let base = watcher::Config::default().timeout(
+        u32::try_from(config.watch_timeout.as_secs())
+            .unwrap_or(u32::MAX)
+            .max(1),
+    );
     let (gpu_nodes_tx, gpu_nodes) = watch::channel(BTreeSet::new());
     let mut tasks = JoinSet::new();
-    tasks.spawn(nodes(client.clone(), gpu_nodes_tx, tx.clone()));
-    tasks.spawn(control_plane_pods(client.clone(), tx.clone()));
-    tasks.spawn(gpu_pods::run(client.clone(), gpu_nodes, tx.clone()));
+    tasks.spawn(nodes(
+        client.clone(),
+        base.clone(),
+        gpu_nodes_tx,
+        tx.clone(),
+    ));
+    tasks.spawn(control_plane_pods(client.clone(), base.clone(), tx.clone()));
+    tasks.spawn(gpu_pods::run(
+        client.clone(),
+        base.clone(),
+        gpu_nodes,
+        tx.clone(),
+    ));
     for kind in CustomKind::ALL {
-        tasks.spawn(custom(client.clone(), kind, tx.clone()));
+        tasks.spawn(custom(client.clone(), base.clone(), kind, tx.clone()));
     }
     while tasks.join_next().await.is_some() {}
 }
 
 /// Every node, as a [`NodeInfo`]; tells the GPU pod watches which nodes have GPUs.
-async fn nodes(client: Client, gpu_nodes: watch::Sender<BTreeSet<String>>, tx: mpsc::Sender<Msg>) {
+async fn nodes(
+    client: Client,
+    base: watcher::Config,
+    gpu_nodes: watch::Sender<BTreeSet<String>>,
+    tx: mpsc::Sender<Msg>,
+) {
     let mut known: BTreeSet<String> = BTreeSet::new();
     let observe = move |change: &FeedChange<NodeInfo>| {
         match change {
@@ -121,7 +152,7 @@ async fn nodes(client: Client, gpu_nodes: watch::Sender<BTreeSet<String>>, tx: m
     };
     let spec = FeedSpec {
         api: Api::<Node>::all(client),
-        config: watcher::Config::default(),
+        config: base,
         convert: convert::node,
         wrap: KubeMsg::Nodes,
         observe,
@@ -131,10 +162,10 @@ async fn nodes(client: Client, gpu_nodes: watch::Sender<BTreeSet<String>>, tx: m
 }
 
 /// kubeadm's static pods: `kube-system`, `tier=control-plane`.
-async fn control_plane_pods(client: Client, tx: mpsc::Sender<Msg>) {
+async fn control_plane_pods(client: Client, base: watcher::Config, tx: mpsc::Sender<Msg>) {
     let spec = FeedSpec {
         api: Api::<Pod>::namespaced(client, "kube-system"),
-        config: watcher::Config::default().labels("tier=control-plane"),
+        config: base.labels("tier=control-plane"),
         convert: convert::pod,
         wrap: KubeMsg::ControlPlanePods,
         observe: |_: &FeedChange<_>| {},
@@ -173,7 +204,7 @@ async fn discover(client: &Client, kind: CustomKind) -> Result<ApiResource, Avai
 }
 
 /// One custom resource as raw objects, for the panes that derive from them.
-async fn custom(client: Client, kind: CustomKind, tx: mpsc::Sender<Msg>) {
+async fn custom(client: Client, base: watcher::Config, kind: CustomKind, tx: mpsc::Sender<Msg>) {
     let mut failures = 0;
     loop {
         let resource = match discover(&client, kind).await {
@@ -198,7 +229,7 @@ async fn custom(client: Client, kind: CustomKind, tx: mpsc::Sender<Msg>) {
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
             None => Api::all_with(client.clone(), &resource),
         };
-        let mut config = watcher::Config::default();
+        let mut config = base.clone();
         if let Some(name) = kind.object_name() {
             config = config.fields(&format!("metadata.name={name}"));
         }

@@ -1,0 +1,233 @@
+//! The custom-resource runbooks and the abort advisory from the command line, against
+//! `kha lab up --scenario canary-bad`: `kha status --json` carries the advisory and its
+//! evidence on the rollout's row; `kha rollout abort --plan` prints the exact patch;
+//! `kha rollout abort --confirm y` aborts (the advisory goes, the rollout is Degraded);
+//! `kha traffic shift` moves the route's weights.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+struct LabProcess {
+    child: Child,
+    dir: tempfile::TempDir,
+    vars: HashMap<String, String>,
+}
+
+impl LabProcess {
+    fn start(args: &[&str]) -> LabProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let child = Command::new(env!("CARGO_BIN_EXE_kha"))
+            .args(["lab", "up", "--dir"])
+            .arg(dir.path())
+            .args(args)
+            .env("KHA_CONFIG_DIR", "/nonexistent-kha-test")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start kha lab up");
+        let mut lab = LabProcess {
+            child,
+            dir,
+            vars: HashMap::new(),
+        };
+        let env_file = lab.dir.path().join("lab.env");
+        let started = Instant::now();
+        while !env_file.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "lab.env never appeared"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let text = std::fs::read_to_string(&env_file).expect("read lab.env");
+        lab.vars = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("export "))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
+            .collect();
+        lab
+    }
+
+    fn kha(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_kha"))
+            .args(args)
+            .env("KUBECONFIG", &self.vars["KUBECONFIG"])
+            .env("KHA_PROMETHEUS_URL", &self.vars["KHA_PROMETHEUS_URL"])
+            .env("KHA_CONFIG_DIR", "/nonexistent-kha-test")
+            .env("KHA_STATE_DIR", self.dir.path().join("state"))
+            .env_remove("KHA_ETCD_ENDPOINTS")
+            .output()
+            .expect("run kha")
+    }
+
+    fn rollout_row(&self) -> Value {
+        let out = self.kha(&["status", "--json"]);
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "kha status --json: {e}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        report["rollouts"]["rollouts"]
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["name"] == "checkout").cloned())
+            .unwrap_or_else(|| panic!("no checkout rollout in {}", report["rollouts"]))
+    }
+}
+
+impl Drop for LabProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn advisory_in_status_then_abort_and_shift_from_the_command_line() {
+    let lab = LabProcess::start(&["--scenario", "canary-bad", "--etcd", "sim"]);
+
+    let row = lab.rollout_row();
+    let advisory = &row["abort_advisory"];
+    let rate = advisory["error_rate"].as_f64().expect("an advisory");
+    assert!(rate > 0.05, "{advisory}");
+    assert_eq!(advisory["threshold"], 0.05);
+    assert!(
+        advisory["query"]
+            .as_str()
+            .is_some_and(|q| q.contains("istio_requests_total")),
+        "{advisory}"
+    );
+    assert!(
+        advisory["measured_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
+    );
+    assert_eq!(
+        advisory["series"]["destination_service_name"],
+        "checkout-canary"
+    );
+    assert_eq!(row["canary_error_rate"].as_f64(), Some(rate));
+
+    let plan = lab.kha(&["rollout", "abort", "shop/checkout", "--plan"]);
+    assert!(plan.status.success(), "{}", text(&plan));
+    assert!(
+        text(&plan).contains(
+            r#"kube PATCH (merge) rollouts.argoproj.io shop/checkout/status: {"status":{"abort":true}}"#
+        ),
+        "{}",
+        text(&plan)
+    );
+
+    let run = lab.kha(&["rollout", "abort", "shop/checkout", "--confirm", "y"]);
+    assert!(run.status.success(), "{}", text(&run));
+    assert!(text(&run).contains("done: 1 step(s)"), "{}", text(&run));
+    let row = lab.rollout_row();
+    assert_eq!(row["phase"], "Degraded", "{row}");
+    assert_eq!(row["aborted"], true);
+    assert!(row["abort_advisory"].is_null(), "{row}");
+
+    // undo reads the ReplicaSets by the rollout's selector and puts revision 6 back.
+    let undo = lab.kha(&["rollout", "undo", "shop/checkout", "--confirm", "y"]);
+    assert!(undo.status.success(), "{}", text(&undo));
+    let out = text(&undo);
+    assert!(out.contains("back to revision 6"), "{out}");
+    assert!(
+        out.contains(r#"[{"op":"replace","path":"/spec/template""#),
+        "{out}"
+    );
+    assert!(out.contains("checkout:1.41.3"), "{out}");
+    assert!(out.contains("done: 1 step(s)"), "{out}");
+
+    let shift = lab.kha(&[
+        "traffic",
+        "shift",
+        "shop/checkout-global",
+        "--to",
+        "0/100",
+        "--step",
+        "50",
+        "--pause",
+        "0s",
+        "--confirm",
+        "y",
+    ]);
+    assert!(shift.status.success(), "{}", text(&shift));
+    let out = text(&shift);
+    assert!(out.contains("Set weights checkout-eu-west-1 20"), "{out}");
+    assert!(
+        out.contains("Set weights checkout-eu-west-1 0 · checkout-eu-central-1 100"),
+        "{out}"
+    );
+    assert!(out.contains("done: 2 step(s)"), "{out}");
+
+    // Velero: a backup now from the schedule, then a restore of one namespace from it.
+    let backup = lab.kha(&[
+        "velero",
+        "backup",
+        "--from-schedule",
+        "daily-backup",
+        "--confirm",
+        "y",
+    ]);
+    let out = text(&backup);
+    assert!(backup.status.success(), "{out}");
+    assert!(out.contains("done: 1 step(s)"), "{out}");
+    let name = out
+        .split("Create Backup velero/")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the backup's name in:\n{out}"))
+        .to_string();
+    assert!(
+        name.starts_with("daily-backup-") && name.len() == "daily-backup-".len() + 14,
+        "{name}"
+    );
+
+    let plan = lab.kha(&[
+        "velero",
+        "restore",
+        "--from-backup",
+        &name,
+        "--namespaces",
+        "shop",
+        "--plan",
+    ]);
+    let plan_text = text(&plan);
+    assert!(plan.status.success(), "{plan_text}");
+    let cluster = plan_text
+        .split("needs the cluster name `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("a destructive plan names the cluster:\n{plan_text}"))
+        .to_string();
+    assert!(
+        plan_text.contains(r#""includedNamespaces":["shop"]"#),
+        "{plan_text}"
+    );
+    let restore = lab.kha(&[
+        "velero",
+        "restore",
+        "--from-backup",
+        &name,
+        "--namespaces",
+        "shop",
+        "--confirm",
+        &cluster,
+    ]);
+    let out = text(&restore);
+    assert!(restore.status.success(), "{out}");
+    assert!(out.contains(r#"/status/phase = "Completed""#), "{out}");
+    assert!(out.contains("done: 1 step(s)"), "{out}");
+}
