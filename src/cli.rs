@@ -88,6 +88,11 @@ pub struct GlobalOpts {
     /// CA of Prometheus' serving certificate (default: the system's roots).
     #[arg(long, global = true, env = "KHA_PROMETHEUS_CA")]
     pub prometheus_ca: Option<PathBuf>,
+    /// User for HTTP basic auth to Prometheus / Thanos Query. The password is read from
+    /// KHA_PROMETHEUS_PASSWORD or the profile's `prometheus_password_file`, never from
+    /// the command line.
+    #[arg(long, global = true, env = "KHA_PROMETHEUS_USER")]
+    pub prometheus_user: Option<String>,
     /// Kubeconfig file (default: KUBECONFIG, then the profile's `kubeconfig`).
     #[arg(long, global = true)]
     pub kubeconfig: Option<PathBuf>,
@@ -157,6 +162,9 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::runbook::cli_cr::TrafficCommand,
     },
+    /// Install or upgrade the HA stack (`--plan`, the default, prints the ordered plan;
+    /// `--apply` runs it; `--only velero` for one component).
+    Install(crate::install::cli::InstallArgs),
     /// API-server LB runbooks: drain, ready, maint a backend (HAProxy runtime API, or
     /// nginx with --nginx-config).
     Lb {
@@ -245,6 +253,12 @@ pub struct Settings {
     pub kpis: Vec<KpiDef>,
     /// A bad KPI override or token file (the KPI pane says so; others still run).
     pub prometheus_problem: Option<String>,
+    /// The Thanos retention the metrics pane checks data against.
+    pub metrics_retention: crate::model::thanos::RetentionSettings,
+    /// A bad retention, availability window or basic-auth setting.
+    pub metrics_problem: Option<String>,
+    /// When a GPU counts as hot.
+    pub gpu_thresholds: crate::model::gpu::metrics::GpuThresholds,
     pub read_only: bool,
     /// The profile's `ssh_command` for runbook steps on hosts (empty: `ssh`).
     pub ssh_command: Vec<String>,
@@ -330,8 +344,38 @@ impl Settings {
                 Some(format!("{}: {e}", config_path.display())),
             ),
         };
+        let (kpis, window_problem) = {
+            let mut kpis = kpis;
+            let p = crate::sources::prometheus_config::apply_availability_window(
+                &mut kpis,
+                &profile,
+                &profile.kpis,
+            );
+            (kpis, p)
+        };
         let (prometheus, token_problem) = prometheus_config(g, &profile, &kpis);
+        let (prometheus, auth_problem) = {
+            let mut prometheus = prometheus;
+            let p = prometheus.as_mut().and_then(|c| {
+                crate::sources::prometheus_config::apply_basic_auth(
+                    c,
+                    g.prometheus_user.clone(),
+                    &profile,
+                )
+            });
+            (prometheus, p)
+        };
+        let (metrics_retention, retention_problem) =
+            crate::sources::prometheus_config::retention_settings(&profile);
+        let (gpu_thresholds, gpu_problem) =
+            crate::sources::prometheus_config::gpu_thresholds(&profile);
         Ok(Settings {
+            gpu_thresholds,
+            metrics_retention,
+            metrics_problem: auth_problem
+                .or(window_problem)
+                .or(retention_problem)
+                .or(gpu_problem),
             prometheus,
             kpis,
             prometheus_problem: kpi_problem.or(token_problem),
@@ -370,6 +414,18 @@ impl Settings {
         if let Some(p) = &self.prometheus_problem {
             state.notice(format!("KPIs: {p}"));
         }
+        state.metrics = crate::model::thanos::MetricsPaneState::new(
+            self.prometheus.as_ref().map(|p| p.url.clone()),
+            self.metrics_retention,
+            self.prometheus
+                .as_ref()
+                .map_or(Duration::from_secs(60), |p| p.interval * 3 + p.timeout * 4),
+        );
+        if let Some(p) = &self.metrics_problem {
+            state.notice(format!("metrics: {p}"));
+        }
+        state.exporters.configured = self.prometheus.is_some();
+        state.exporters.gpu_thresholds = self.gpu_thresholds;
         state.kube = KubeState::new(self.kube.is_configured(), self.kube.stale_after);
         state.read_only = self.read_only;
         if let Some(p) = &self.lb_problem {
@@ -539,6 +595,7 @@ pub async fn run(cli: Cli) -> Result<i32> {
         Some(Command::Traffic { command }) => {
             crate::runbook::cli_cr::traffic(&settings, command).await
         }
+        Some(Command::Install(args)) => crate::install::cli::install(&settings, &args).await,
         Some(Command::Lb { command }) => crate::runbook::cli_failover::lb(&settings, command).await,
         Some(Command::Node { command }) => {
             crate::runbook::cli_failover::node(&settings, command).await
@@ -576,12 +633,13 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
             },
         )
     };
-    let (etcd, lb, kube, kpis, canary) = tokio::join!(
+    let (etcd, lb, kube, kpis, canary, (thanos, alerts, exporters)) = tokio::join!(
         etcd,
         lb_status(settings),
         kube_status(&settings.kube),
         kpi_status(settings),
-        canary_status(settings)
+        canary_status(settings),
+        metrics_status(settings)
     );
     let (etcd, etcd_obs) = etcd?;
     let now = SystemTime::now();
@@ -595,7 +653,9 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
     )
     .with_custom(&kube, now)
     .with_canary(&kube, canary.as_ref(), now)
-    .with_kpis(kpis);
+    .with_kpis(kpis)
+    .with_metrics(thanos, alerts)
+    .with_exporters(exporters.as_ref(), settings.gpu_thresholds);
     if json {
         println!(
             "{}",
@@ -685,6 +745,52 @@ async fn kpi_status(settings: &Settings) -> KpiReport {
     }
 }
 
+/// One round of the metrics-status source for `kha status`: the `thanos` and `alerts` keys.
+async fn metrics_status(
+    settings: &Settings,
+) -> (
+    crate::model::status::ThanosReport,
+    crate::model::status::AlertsReport,
+    Option<crate::model::exporters::ExporterObservation>,
+) {
+    use crate::model::status::{AlertsReport, ThanosReport};
+    let failed = |m: String| {
+        (
+            ThanosReport::failed(m.clone()),
+            AlertsReport::failed(m),
+            None,
+        )
+    };
+    let Some(config) = &settings.prometheus else {
+        return (
+            ThanosReport::not_configured(),
+            AlertsReport::not_configured(),
+            None,
+        );
+    };
+    if let Some(p) = &settings.metrics_problem {
+        return failed(format!("metrics: {p}"));
+    }
+    let prober = match crate::sources::prometheus_status::MetricsStatusProber::new(
+        config,
+        settings.metrics_retention,
+    ) {
+        Ok(p) => p,
+        Err(e) => return failed(format!("metrics: {e}")),
+    };
+    let both = async { tokio::join!(prober.probe(), prober.probe_exporters()) };
+    match tokio::time::timeout(STATUS_DEADLINE, both).await {
+        Ok((obs, exporters)) => (
+            ThanosReport::from_observation(&obs),
+            AlertsReport::from_observation(&obs),
+            Some(exporters),
+        ),
+        Err(_) => failed(format!(
+            "metrics status did not finish within {STATUS_DEADLINE:?}"
+        )),
+    }
+}
+
 async fn demo(mut settings: Settings, options: LabOptions, started: Instant) -> Result<i32> {
     if options.etcd == EtcdMode::Real && crate::lab::etcd_real::find_etcd().is_none() {
         return Err(eyre!(
@@ -764,6 +870,7 @@ async fn run_demo_lab(
     };
     let canary_source = demo_canary_source(&lab, &kpis, &tx).await;
     let kpi_source = demo_kpi_source(&lab, kpis, &tx).await;
+    let metrics_source = demo_metrics_source(&lab, &tx).await;
     let _ = tx
         .send(Msg::Notice(format!("lab up: {}", lab.describe())))
         .await;
@@ -801,6 +908,7 @@ async fn run_demo_lab(
         lb_source,
         kpi_source,
         canary_source,
+        metrics_source,
         Some(kube_source),
     ]
     .into_iter()
@@ -860,6 +968,33 @@ async fn demo_canary_source(
     }
 }
 
+/// The Thanos / metrics source on the lab's metrics API (it poses as Thanos Query).
+async fn demo_metrics_source(
+    lab: &Lab,
+    tx: &mpsc::Sender<Msg>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let url = lab
+        .env()
+        .into_iter()
+        .find(|(name, _)| *name == "KHA_PROMETHEUS_URL")
+        .map(|(_, url)| url)?;
+    let _ = tx.send(Msg::MetricsSource(url.clone())).await;
+    let config = PrometheusSourceConfig::new(url, Vec::new());
+    match crate::sources::prometheus_status::MetricsStatusProber::new(
+        &config,
+        crate::model::thanos::RetentionSettings::default(),
+    ) {
+        Ok(prober) => Some(tokio::spawn(crate::sources::prometheus_status::run(
+            prober,
+            tx.clone(),
+        ))),
+        Err(e) => {
+            let _ = tx.send(Msg::Notice(format!("metrics: {e}"))).await;
+            None
+        }
+    }
+}
+
 /// The lab's kubeconfig (its own CA, a bearer token), for the kube source.
 fn demo_kube_config(lab: &Lab) -> KubeSourceConfig {
     let kubeconfig = lab
@@ -906,6 +1041,8 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         state.lb.configured = true;
         state.kube.configured = true;
         state.kpis.configured = true;
+        state.metrics.configured = true;
+        state.exporters.configured = true;
     }
 
     let mut tasks = Vec::new();
@@ -957,6 +1094,16 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
                 prober,
                 tx.clone(),
             )));
+        }
+        match crate::sources::prometheus_status::MetricsStatusProber::new(
+            config,
+            settings.metrics_retention,
+        ) {
+            Ok(prober) => tasks.push(tokio::spawn(crate::sources::prometheus_status::run(
+                prober,
+                tx.clone(),
+            ))),
+            Err(e) => state.notice(format!("metrics: {e}")),
         }
     }
     let demo_kubeconfig = lab.as_ref().map(|l| l.dir.join("kubeconfig"));

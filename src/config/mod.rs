@@ -128,6 +128,22 @@ pub struct ClusterProfile {
     /// `[clusters.X.kpis.<id>]`: overrides of the default KPIs, or new ones.
     #[serde(default)]
     pub kpis: BTreeMap<String, crate::model::kpi::KpiOverride>,
+    /// User for HTTP basic auth to Prometheus / Thanos Query; the password comes from
+    /// `KHA_PROMETHEUS_PASSWORD` or `prometheus_password_file`, never from a flag.
+    pub prometheus_user: Option<String>,
+    /// A file holding the basic-auth password (never logged).
+    pub prometheus_password_file: Option<PathBuf>,
+    /// Window of the API availability KPI, e.g. `30d` (the default, as kubernetes-mixin).
+    pub availability_window: Option<String>,
+    /// The Thanos compactor's `--retention.resolution-raw|5m|1h` the metrics pane checks
+    /// data against (defaults 14d, 180d, 365d; `0` means not checked).
+    pub thanos_retention_raw: Option<String>,
+    pub thanos_retention_5m: Option<String>,
+    pub thanos_retention_1h: Option<String>,
+    /// GPU temperatures (°C) that are a warning / critical (default 83 / 90, as the
+    /// catalogue's `gpu_temp`).
+    pub gpu_temp_warn: Option<f64>,
+    pub gpu_temp_crit: Option<f64>,
     /// The LB's view: `unix:///path`, `tcp://host:port` (HAProxy runtime API) or
     /// `nginx+http://host/status` (nginx upstream check).
     pub lb_stats: Option<String>,

@@ -231,11 +231,13 @@ pub(crate) fn entries() -> Vec<Entry> {
             None,
         ),
         Entry {
-            // GPUs handed to a pod that used less than 5 % of them for the last hour.
+            // GPUs handed to a pod that used less than 5 % of them for the last hour; the
+            // `offset 1h` term keeps only GPUs the same pod already held an hour ago (a job
+            // that started ten minutes ago is not idle for an hour).
             query: query(
                 "gpu_idle_allocated",
                 "Allocated GPUs idle for 1 h",
-                r#"max_over_time(DCGM_FI_DEV_GPU_UTIL{pod!=""}[1h]) < 5"#,
+                r#"max_over_time(DCGM_FI_DEV_GPU_UTIL{pod!=""}[1h]) < 5 and DCGM_FI_DEV_GPU_UTIL{pod!=""} offset 1h"#,
                 "percent",
                 None,
                 HigherIsBetter,

@@ -7,6 +7,7 @@
 //! out-of-quorum mons come from the ConfigMap's `outOfQuorum` key (and `MON_DOWN`).
 
 pub mod fields;
+pub mod metrics;
 mod report;
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,10 @@
 //! zone and cordon state. Findings: GPU pods pending for lack of GPUs, a GPU node
 //! without its taint, all GPU nodes in one zone, a GPU node not Ready.
 
+// DCGM exporter metrics joined by hostname (issue 5).
+#[path = "gpu_metrics.rs"]
+pub mod metrics;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -27,7 +31,7 @@ pub struct GpuPodRow {
 }
 
 /// One GPU node.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GpuNodeRow {
     pub name: String,
     pub zone: Option<String>,
@@ -43,6 +47,8 @@ pub struct GpuNodeRow {
     pub allocatable: u32,
     pub requested: u32,
     pub pods: Vec<GpuPodRow>,
+    /// Its GPUs as dcgm-exporter reports them (empty without Prometheus or DCGM).
+    pub gpus: Vec<metrics::GpuDevice>,
 }
 
 impl GpuNodeRow {
@@ -78,7 +84,7 @@ impl GpuNodeRow {
 }
 
 /// Everything the pane, its tile and `kha status` show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GpuView {
     pub rows: Vec<GpuNodeRow>,
     /// GPU pods no node took.
@@ -172,6 +178,7 @@ fn node_row(node: &NodeInfo, pods: &[&PodInfo]) -> GpuNodeRow {
         allocatable: node.gpu_allocatable,
         requested: on_node.iter().map(|p| p.gpu_request).sum(),
         pods: on_node.iter().map(|p| pod_row(p, &gpu_taints)).collect(),
+        gpus: Vec::new(),
     }
 }
 
@@ -202,6 +209,24 @@ pub fn derive(kube: &KubeState) -> GpuView {
         pending,
         findings,
     }
+}
+
+/// Joins dcgm-exporter's GPUs to the nodes by hostname and adds the hot and
+/// idle-but-allocated findings (also for GPUs whose host is not a known GPU node).
+pub fn join_metrics(
+    view: &mut GpuView,
+    devices: &[metrics::GpuDevice],
+    thresholds: &metrics::GpuThresholds,
+) {
+    for row in &mut view.rows {
+        row.gpus = devices
+            .iter()
+            .filter(|d| d.hostname == row.name)
+            .cloned()
+            .collect();
+    }
+    view.findings.extend(metrics::findings(devices, thresholds));
+    view.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
 }
 
 fn findings(kube: &KubeState, rows: &[GpuNodeRow], pending: &[GpuPodRow]) -> Vec<Finding> {

@@ -181,6 +181,34 @@ pub fn kpi_defs(overrides: &BTreeMap<String, KpiOverride>) -> Result<Vec<KpiDef>
     Ok(defs)
 }
 
+/// The availability KPI over another window than the mixin's 30 days: kubernetes-mixin
+/// records only `apiserver_request:availability30d`, so another window asks the raw
+/// counters (the share of non-5xx answers over the window) and has no fallback. A KPI whose
+/// PromQL the profile overrides is left alone.
+pub fn with_availability_window(
+    defs: &mut [KpiDef],
+    window: Duration,
+    overrides: &BTreeMap<String, KpiOverride>,
+) {
+    const ID: &str = "apiserver_availability";
+    let secs = window.as_secs();
+    if secs == 30 * 86_400 || secs == 0 || overrides.get(ID).is_some_and(|o| o.promql.is_some()) {
+        return;
+    }
+    let Some(def) = defs.iter_mut().find(|d| d.id == ID) else {
+        return;
+    };
+    let range = super::thanos::duration_text(window);
+    let Some(raw) = fallback_promql(ID) else {
+        return;
+    };
+    def.promql = raw.replace("[30d]", &format!("[{range}]"));
+    def.fallback = None;
+    if overrides.get(ID).is_none_or(|o| o.title.is_none()) {
+        def.title = format!("API server availability ({range})");
+    }
+}
+
 /// What one KPI's queries gave.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -125,3 +125,43 @@ fn worst_follows_the_direction() {
     assert_eq!(def("apiserver_availability").worst([0.9, 0.99]), Some(0.9));
     assert_eq!(def("apiserver_p99_latency").worst([f64::NAN]), None);
 }
+
+#[test]
+fn availability_window_rewrites_the_raw_query_unless_overridden() {
+    use std::time::Duration;
+    let mut defs = kpi_defs(&BTreeMap::new()).unwrap();
+    let before = defs.clone();
+    with_availability_window(
+        &mut defs,
+        Duration::from_secs(30 * 86_400),
+        &BTreeMap::new(),
+    );
+    assert_eq!(defs, before, "30 d is the mixin's recording rule");
+    with_availability_window(&mut defs, Duration::from_secs(7 * 86_400), &BTreeMap::new());
+    let a = defs
+        .iter()
+        .find(|d| d.id == "apiserver_availability")
+        .unwrap();
+    assert!(
+        a.promql.contains("[7d]") && !a.promql.contains("[30d]"),
+        "{}",
+        a.promql
+    );
+    assert_eq!(a.fallback, None);
+    assert_eq!(a.title, "API server availability (7d)");
+    let mut overrides = BTreeMap::new();
+    overrides.insert(
+        "apiserver_availability".to_string(),
+        KpiOverride {
+            promql: Some("my_rule".into()),
+            ..Default::default()
+        },
+    );
+    let mut defs = kpi_defs(&overrides).unwrap();
+    with_availability_window(&mut defs, Duration::from_secs(7 * 86_400), &overrides);
+    let a = defs
+        .iter()
+        .find(|d| d.id == "apiserver_availability")
+        .unwrap();
+    assert_eq!(a.promql, "my_rule", "an overridden query is the engineer's");
+}

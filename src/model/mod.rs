@@ -23,6 +23,11 @@ pub mod status_kube;
 pub mod table_view;
 pub mod velero;
 
+// The Thanos / metrics pane and the exporter metrics of other panes (issue 5).
+pub mod exporters;
+pub mod status_thanos;
+pub mod thanos;
+
 use std::time::{Duration, SystemTime};
 
 pub use action::Action;
@@ -284,6 +289,12 @@ pub enum Msg {
     Kpis(KpiObservation),
     /// The KPI pane's Prometheus became known later (the demo lab's metrics API).
     KpiSource(String),
+    /// One round of the metrics-status source (Thanos stores, alerts, targets).
+    Metrics(thanos::MetricsObservation),
+    /// The Thanos / metrics pane's URL became known later (the demo lab).
+    MetricsSource(String),
+    /// One round of exporter series (DCGM, ceph-mgr, Velero) for the GPU/Ceph/Velero panes.
+    Exporters(exporters::ExporterObservation),
     /// The LB pane's targets became known later (the demo lab started after the first frame).
     LbTargets(LbTargets),
     /// The endpoints became known later (the demo lab started after the first frame).
@@ -353,6 +364,8 @@ pub struct State {
     pub etcd: EtcdPaneState,
     pub lb: LbPaneState,
     pub kpis: KpiPaneState,
+    pub metrics: thanos::MetricsPaneState,
+    pub exporters: exporters::ExporterState,
     pub kube: KubeState,
     pub control_plane_view: TableView,
     pub gpu_view: TableView,
@@ -388,6 +401,12 @@ impl State {
                 Duration::from_secs(10),
             ),
             kpis: KpiPaneState::new(None, Vec::new(), Duration::from_secs(60)),
+            metrics: thanos::MetricsPaneState::new(
+                None,
+                thanos::RetentionSettings::default(),
+                Duration::from_secs(60),
+            ),
+            exporters: exporters::ExporterState::default(),
             kube: KubeState::new(false, Duration::from_secs(15)),
             control_plane_view: TableView::default(),
             gpu_view: TableView::default(),
@@ -409,6 +428,13 @@ impl State {
         if self.kpis.configured {
             all.extend(self.kpis.findings());
         }
+        if self.metrics.configured {
+            all.extend(self.metrics.findings());
+        }
+        all.extend(self.exporters.storage_findings(
+            custom::present(&self.kube, PaneId::Ceph),
+            custom::present(&self.kube, PaneId::Velero),
+        ));
         if self.kube.configured {
             all.extend(self.control_plane().findings);
             all.extend(self.gpu().findings);
@@ -429,6 +455,13 @@ impl State {
         if self.kpis.configured {
             health = health.max(self.kpis.health(self.now));
         }
+        if self.metrics.configured {
+            health = health.max(self.metrics.health(self.now));
+        }
+        health = health.max(finding::worst(&self.exporters.storage_findings(
+            custom::present(&self.kube, PaneId::Ceph),
+            custom::present(&self.kube, PaneId::Velero),
+        )));
         if self.kube.configured {
             health = health
                 .max(self.control_plane_health())
@@ -448,7 +481,9 @@ impl State {
     }
 
     pub fn gpu(&self) -> gpu::GpuView {
-        gpu::derive(&self.kube)
+        let mut view = gpu::derive(&self.kube);
+        self.exporters.join_gpu(&mut view);
+        view
     }
 
     /// Unknown without data; stale good news is unknown, stale bad news stays bad.
@@ -535,6 +570,20 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::KpiSource(url) => {
             state.kpis.configured = true;
             state.kpis.url = Some(url);
+            Vec::new()
+        }
+        Msg::Metrics(obs) => {
+            state.metrics.last = Some(obs);
+            Vec::new()
+        }
+        Msg::Exporters(obs) => {
+            state.exporters.configured = true;
+            state.exporters.last = Some(obs);
+            Vec::new()
+        }
+        Msg::MetricsSource(url) => {
+            state.metrics.configured = true;
+            state.metrics.url = Some(url);
             Vec::new()
         }
         Msg::LbTargets(targets) => {
@@ -757,6 +806,7 @@ fn open_pane(state: &mut State, pane: PaneId) {
     if matches!(pane, PaneId::Etcd | PaneId::ApiServerLb)
         || (kube_pane && state.kube.configured)
         || (pane == PaneId::Kpis && state.kpis.configured)
+        || (pane == PaneId::Metrics && state.metrics.configured)
     {
         state.screen = Screen::Pane(pane);
     } else if kube_pane {

@@ -22,8 +22,9 @@ pub const ETCD_MENU: [&str; 5] = [
 pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
     match pane {
         PaneId::Etcd => &ETCD_MENU,
-        PaneId::Rollouts => &super::runbook_cr_ui::ROLLOUTS_MENU,
-        PaneId::Velero => &super::runbook_cr_ui::VELERO_MENU,
+        PaneId::Rollouts => &crate::install::tui::ROLLOUTS_MENU,
+        PaneId::Velero => &crate::install::tui::VELERO_MENU,
+        PaneId::Ceph => &crate::install::tui::CEPH_MENU,
         PaneId::ApiServerLb => &super::failover_menu::LB_MENU,
         PaneId::ControlPlane => &super::failover_menu::CONTROL_PLANE_MENU,
         PaneId::GpuNodes => &super::failover_menu::GPU_MENU,
@@ -35,6 +36,17 @@ pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
 fn plan_entry(state: &State, pane: PaneId, i: usize) -> Result<Runbook, String> {
     match pane {
         PaneId::Etcd => plan_etcd_entry(state, i),
+        PaneId::Rollouts | PaneId::Velero | PaneId::Ceph
+            if crate::install::tui::is_install_entry(pane, i) =>
+        {
+            crate::install::tui::plan_for_pane(
+                &state.cluster,
+                pane,
+                &state.kube,
+                &crate::install::tui::helm_from_env(),
+                crate::runbook::exec::find_in_path("helm").is_some(),
+            )
+        }
         PaneId::Rollouts | PaneId::Velero => super::runbook_cr_ui::plan_entry(state, pane, i),
         PaneId::ApiServerLb => super::failover_menu::plan_lb_entry(state, i),
         PaneId::ControlPlane => super::failover_menu::plan_control_plane_entry(state, i),

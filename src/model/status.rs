@@ -14,6 +14,7 @@ use super::lb::{HealthCheck, LbKind, LbObservation, LbSettings, LbState};
 pub use super::rollouts::RolloutsReport;
 pub use super::status_kpi::KpiReport;
 pub use super::status_kube::{ControlPlaneReport, GpuReport, KubeReport};
+pub use super::status_thanos::{AlertsReport, ThanosReport};
 pub use super::velero::VeleroReport;
 
 #[derive(Debug, Serialize)]
@@ -29,6 +30,8 @@ pub struct StatusReport {
     pub rollouts: RolloutsReport,
     pub kpis: KpiReport,
     pub kube: KubeReport,
+    pub thanos: ThanosReport,
+    pub alerts: AlertsReport,
 }
 
 /// The API-server LB: one row per backend, the LB's view beside the direct probe.
@@ -277,6 +280,8 @@ impl StatusReport {
             rollouts: RolloutsReport::from_view(&Default::default()),
             kpis: KpiReport::not_configured(),
             kube,
+            thanos: ThanosReport::not_configured(),
+            alerts: AlertsReport::not_configured(),
         }
     }
 
@@ -309,6 +314,17 @@ impl StatusReport {
             self.overall = self.overall.max(kpis.status);
         }
         self.kpis = kpis;
+        self
+    }
+
+    /// Adds the Thanos / metrics pane and the firing alerts; they count towards `overall`
+    /// only when a Prometheus/Thanos URL is configured.
+    pub fn with_metrics(mut self, thanos: ThanosReport, alerts: AlertsReport) -> Self {
+        if thanos.configured {
+            self.overall = self.overall.max(thanos.status);
+        }
+        self.thanos = thanos;
+        self.alerts = alerts;
         self
     }
 
@@ -351,6 +367,7 @@ impl StatusReport {
         out.push_str(&self.lb_human());
         out.push_str(&self.kube_human());
         out.push_str(&self.kpis.human());
+        out.push_str(&self.thanos.human());
         out
     }
 

@@ -5,6 +5,7 @@
 //! open set (v1.18 added `Queued` and `ReadyToStart`), unknown words are shown as-is.
 
 pub mod cron;
+pub mod metrics;
 mod report;
 mod rows;
 #[cfg(test)]

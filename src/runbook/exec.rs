@@ -407,6 +407,9 @@ impl Executor for LiveExecutor {
                 )))
             }
             Operation::Argv { host, argv } => self.run_argv(host.as_deref(), argv).await,
+            Operation::KubeApply { .. } => {
+                crate::install::kube::apply(self.kube.as_ref(), op, self.timeout).await
+            }
             Operation::HaproxyCommand { .. }
             | Operation::KubeDrainNode { .. }
             | Operation::ArgvWithInput { .. } => self.execute_failover(op).await,
@@ -494,6 +497,9 @@ impl Executor for LiveExecutor {
                 }
             }
             Verification::SnapshotFile { path } => verify_snapshot(self, path).await,
+            Verification::KubeReady { checks } => {
+                crate::install::kube::ready(self.kube.as_ref(), checks, self.timeout).await
+            }
             Verification::HaproxyServerIs { .. }
             | Verification::NodeSchedulable { .. }
             | Verification::NodeDrained { .. } => self.verify_failover(check).await,

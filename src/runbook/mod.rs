@@ -133,6 +133,19 @@ pub enum Operation {
         host: Option<String>,
         argv: Vec<String>,
     },
+    /// Server-side apply of one object (`application/apply-patch+yaml`) with this
+    /// field manager, forcing conflicts (the object is kha's to declare). The manifest
+    /// is never printed (it may hold secrets); `describe` names the object only.
+    KubeApply {
+        api_version: String,
+        #[serde(rename = "object_kind")]
+        kind: String,
+        namespace: Option<String>,
+        name: String,
+        /// The object, as JSON text.
+        manifest: String,
+        field_manager: String,
+    },
     // LB backends, nodes and zones (issue 8, items 1-3).
     /// One command on HAProxy's runtime API at `endpoint` (`unix:///path` or
     /// `tcp://host:port`), e.g. `set server kube-apiserver/cp-b state drain`.
@@ -243,6 +256,22 @@ impl Operation {
                     None => format!("locally: {cmd}"),
                 }
             }
+            Operation::KubeApply {
+                api_version,
+                kind,
+                namespace,
+                name,
+                field_manager,
+                ..
+            } => {
+                let target = match namespace {
+                    Some(ns) => format!("{ns}/{name}"),
+                    None => name.clone(),
+                };
+                format!(
+                    "kube APPLY (server-side, field manager {field_manager}) {api_version} {kind} {target}"
+                )
+            }
             Operation::HaproxyCommand { endpoint, command } => {
                 format!("HAProxy runtime API {endpoint}: {command}")
             }
@@ -289,7 +318,8 @@ impl Operation {
             | Operation::KubeStatusMergePatch { .. }
             | Operation::KubeJsonPatch { .. }
             | Operation::KubeCreate { .. }
-            | Operation::Argv { .. } => true,
+            | Operation::Argv { .. }
+            | Operation::KubeApply { .. } => true,
             Operation::HaproxyCommand { command, .. } => !command.trim_start().starts_with("show "),
             Operation::KubeDrainNode { .. } | Operation::ArgvWithInput { .. } => true,
         }
@@ -325,6 +355,10 @@ pub enum Verification {
     /// The snapshot file exists, is non-empty and `etcdutl`/`etcdctl snapshot status`
     /// accepts it when either is installed.
     SnapshotFile { path: PathBuf },
+    /// Every readiness check holds (rolled out, Established, Ready/HEALTH_OK, Available).
+    KubeReady {
+        checks: Vec<crate::install::ready::ReadyCheck>,
+    },
     // LB backends, nodes and zones (issue 8, items 1-3).
     /// HAProxy's `show stat` gives `server` of `backend` the status `state` (`UP`,
     /// `DRAIN`, `MAINT`), and a direct probe of `readyz` (when given) answers 200
@@ -370,6 +404,11 @@ impl Verification {
                 "{} is a valid snapshot (size, SHA-256, `etcdutl snapshot status` when installed)",
                 path.display()
             ),
+            Verification::KubeReady { checks } => checks
+                .iter()
+                .map(|c| c.describe())
+                .collect::<Vec<_>>()
+                .join("; "),
             Verification::HaproxyServerIs {
                 backend,
                 server,

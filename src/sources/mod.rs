@@ -6,3 +6,7 @@ pub mod etcd;
 pub mod kube;
 pub mod lb;
 pub mod prometheus;
+
+// The Thanos / metrics pane's source (issue 5).
+pub mod prometheus_config;
+pub mod prometheus_status;

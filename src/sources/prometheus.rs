@@ -12,6 +12,7 @@ use color_eyre::eyre::{Result, WrapErr, eyre};
 use futures::future::join_all;
 use prometheus_http_query::response::Data;
 use prometheus_http_query::{Client, Error as PromError};
+use reqwest::header::HeaderValue;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use secrecy::{ExposeSecret, SecretString};
@@ -20,11 +21,21 @@ use tokio::sync::mpsc;
 use crate::model::Msg;
 use crate::model::kpi::{KpiDef, KpiObservation, KpiReading, KpiResult};
 
+/// HTTP basic auth for Prometheus / Thanos Query behind a proxy. The password is a
+/// [`SecretString`]: it never shows in `Debug`, a log or a notice.
+#[derive(Debug, Clone)]
+pub struct BasicAuth {
+    pub user: String,
+    pub password: SecretString,
+}
+
 #[derive(Debug, Clone)]
 pub struct PrometheusSourceConfig {
     /// `http(s)://host:9090` (Prometheus) or Thanos Query's URL.
     pub url: String,
     pub bearer: Option<SecretString>,
+    /// Used when no bearer token is set.
+    pub basic: Option<BasicAuth>,
     pub ca_file: Option<PathBuf>,
     pub kpis: Vec<KpiDef>,
     /// Time between rounds.
@@ -41,6 +52,7 @@ impl PrometheusSourceConfig {
         PrometheusSourceConfig {
             url: url.trim_end_matches('/').to_string(),
             bearer: None,
+            basic: None,
             ca_file: None,
             kpis,
             interval: Duration::from_secs(15),
@@ -80,12 +92,11 @@ impl KpiProber {
         let start = end - i64::try_from(self.config.history.as_secs()).unwrap_or(1800);
         let step = self.config.step.as_secs_f64().max(1.0);
         let client = &self.client;
-        let bearer = self.config.bearer.as_ref();
         let outcomes = join_all(
             self.config
                 .kpis
                 .iter()
-                .map(|def| read_kpi(client, bearer, def, (start, end, step))),
+                .map(|def| read_kpi(client, def, (start, end, step))),
         )
         .await;
         let unreachable = if !outcomes.is_empty() && outcomes.iter().all(|o| o.transport_failed) {
@@ -127,12 +138,7 @@ struct Outcome {
     transport_failed: bool,
 }
 
-async fn read_kpi(
-    client: &Client,
-    bearer: Option<&SecretString>,
-    def: &KpiDef,
-    (start, end, step): (i64, i64, f64),
-) -> Outcome {
+async fn read_kpi(client: &Client, def: &KpiDef, (start, end, step): (i64, i64, f64)) -> Outcome {
     let failed = |e: PromError| Outcome {
         transport_failed: matches!(e, PromError::Client(_)),
         result: KpiResult {
@@ -144,14 +150,14 @@ async fn read_kpi(
         },
     };
     let mut used_fallback = false;
-    let mut values = match instant(client, bearer, &def.promql).await {
+    let mut values = match instant(client, &def.promql).await {
         Ok(v) => v,
         Err(e) => return failed(e),
     };
     if values.is_empty()
         && let Some(fallback) = &def.fallback
     {
-        values = match instant(client, bearer, fallback).await {
+        values = match instant(client, fallback).await {
             Ok(v) => v,
             Err(e) => return failed(e),
         };
@@ -172,7 +178,7 @@ async fn read_kpi(
         _ => &def.promql,
     };
     // The sparkline is a nicety: without it the KPI still shows.
-    let history = range(client, bearer, query, start, end, step)
+    let history = range(client, query, start, end, step)
         .await
         .map(|series| worst_per_step(def, &series))
         .unwrap_or_default();
@@ -190,22 +196,31 @@ async fn read_kpi(
     }
 }
 
-fn auth_header(bearer: Option<&SecretString>) -> Option<String> {
-    bearer.map(|t| format!("Bearer {}", t.expose_secret()))
+/// The `Authorization` header every request carries: the bearer token, else basic auth.
+/// Marked sensitive so reqwest never prints it.
+fn authorization(config: &PrometheusSourceConfig) -> Result<Option<HeaderValue>> {
+    use base64::Engine as _;
+    let text = match (&config.bearer, &config.basic) {
+        (Some(token), _) => format!("Bearer {}", token.expose_secret().trim()),
+        (None, Some(b)) => format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{}:{}",
+                b.user,
+                b.password.expose_secret()
+            ))
+        ),
+        (None, None) => return Ok(None),
+    };
+    let mut value = HeaderValue::from_str(&text).map_err(|_| {
+        eyre!("the Prometheus credentials hold characters an HTTP header cannot carry")
+    })?;
+    value.set_sensitive(true);
+    Ok(Some(value))
 }
 
-async fn instant(
-    client: &Client,
-    bearer: Option<&SecretString>,
-    promql: &str,
-) -> Result<Vec<f64>, PromError> {
-    let mut q = client.query(promql);
-    if let Some(h) =
-        auth_header(bearer).and_then(|h| h.parse::<reqwest::header::HeaderValue>().ok())
-    {
-        q = q.header(reqwest::header::AUTHORIZATION, h);
-    }
-    let answer = q.get().await?;
+async fn instant(client: &Client, promql: &str) -> Result<Vec<f64>, PromError> {
+    let answer = client.query(promql).get().await?;
     Ok(match answer.data() {
         Data::Vector(v) => v.iter().map(|s| s.sample().value()).collect(),
         Data::Scalar(s) => vec![s.value()],
@@ -221,19 +236,12 @@ type Series = Vec<(f64, f64)>;
 
 async fn range(
     client: &Client,
-    bearer: Option<&SecretString>,
     promql: &str,
     start: i64,
     end: i64,
     step: f64,
 ) -> Result<Vec<Series>, PromError> {
-    let mut q = client.query_range(promql, start, end, step);
-    if let Some(h) =
-        auth_header(bearer).and_then(|h| h.parse::<reqwest::header::HeaderValue>().ok())
-    {
-        q = q.header(reqwest::header::AUTHORIZATION, h);
-    }
-    let answer = q.get().await?;
+    let answer = client.query_range(promql, start, end, step).get().await?;
     Ok(match answer.data() {
         Data::Matrix(m) => m
             .iter()
@@ -266,7 +274,7 @@ fn worst_per_step(def: &KpiDef, series: &[Series]) -> Vec<f64> {
 }
 
 /// The error and its causes, so "timed out" or "connection refused" shows.
-fn describe(e: &PromError) -> String {
+pub(crate) fn describe(e: &PromError) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
@@ -280,15 +288,16 @@ fn describe(e: &PromError) -> String {
     text
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
         .unwrap_or(0)
 }
 
-/// reqwest over rustls with ring: the given CA, else the system's roots.
-fn http_client(config: &PrometheusSourceConfig) -> Result<reqwest::Client> {
+/// reqwest over rustls with ring: the given CA, else the system's roots; the credentials
+/// as a default (sensitive) header of every request.
+pub(crate) fn http_client(config: &PrometheusSourceConfig) -> Result<reqwest::Client> {
     let mut roots = rustls::RootCertStore::empty();
     match &config.ca_file {
         Some(path) => {
@@ -323,7 +332,12 @@ fn http_client(config: &PrometheusSourceConfig) -> Result<reqwest::Client> {
         .wrap_err("no TLS protocol versions")?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(auth) = authorization(config)? {
+        headers.insert(reqwest::header::AUTHORIZATION, auth);
+    }
     reqwest::Client::builder()
+        .default_headers(headers)
         .tls_backend_preconfigured(tls)
         .connect_timeout(config.timeout)
         .timeout(config.timeout)

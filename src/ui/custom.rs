@@ -90,6 +90,7 @@ impl Widget for CustomPane<'_> {
                     freshness,
                 }
                 .render(area, buf);
+                super::exporter_line::ceph(&state.exporters.ceph(), area, buf, theme);
                 let rows = ceph::visible_checks(&view, &c);
                 let detail = selected(&rows, c.selected)
                     .map(|(cl, k)| ceph::detail_lines(cl, k, theme))
@@ -106,6 +107,7 @@ impl Widget for CustomPane<'_> {
                     freshness,
                 }
                 .render(area, buf);
+                super::exporter_line::velero(&state.exporters.velero(), area, buf, theme);
                 let rows = velero::visible_backups(&view, &c);
                 let detail = selected(&rows, c.selected)
                     .map(|b| velero::detail_lines(b, theme))

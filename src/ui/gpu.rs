@@ -13,6 +13,7 @@ use super::table_pane::{self, Freshness, fact};
 use crate::config::theme::Theme;
 use crate::model::State;
 use crate::model::finding::Health;
+use crate::model::gpu::metrics::{GpuDevice, GpuThresholds};
 use crate::model::gpu::{GpuNodeRow, GpuView, SORTS, visible};
 use crate::model::kube::{Availability, Readiness};
 
@@ -76,7 +77,9 @@ impl Widget for GpuPane<'_> {
             Constraint::Length(u16::try_from(findings.len()).unwrap_or(4)),
         ])
         .areas(inner);
-        Paragraph::new(head_line(&view, theme)).render(head, buf);
+        let mut head_spans = head_line(&view, theme).spans;
+        head_spans.extend(dcgm_summary(state, &view, theme));
+        Paragraph::new(Line::from(head_spans)).render(head, buf);
         Paragraph::new(table_pane::filter_line(
             tv,
             &SORTS,
@@ -104,7 +107,7 @@ impl Widget for GpuPane<'_> {
                 inner,
                 buf,
                 row.name.clone(),
-                detail_lines(row, theme),
+                detail_lines(row, &state.exporters.gpu_thresholds, theme),
                 theme,
             );
         }
@@ -166,6 +169,10 @@ impl GpuPane<'_> {
         let mut header = vec![
             "", "NODE", "ZONE", "STATE", "GPUS", "FREE", "TAINT", "PODS", "TOL",
         ];
+        let dcgm = rows.iter().any(|r| !r.gpus.is_empty());
+        if dcgm {
+            header.extend(["UTIL", "TEMP"]);
+        }
         if wide {
             header.extend(["PRODUCT", "GPU TAINT"]);
         }
@@ -209,6 +216,14 @@ impl GpuPane<'_> {
                 Cell::from(r.pods.len().to_string()),
                 Cell::from(Span::styled(tol, tol_style)),
             ];
+            if dcgm {
+                let (util, temp, temp_health) = node_dcgm(r, &self.state.exporters.gpu_thresholds);
+                cells.push(Cell::from(util));
+                cells.push(Cell::from(Span::styled(
+                    temp,
+                    health_style(theme, temp_health),
+                )));
+            }
             if wide {
                 cells.push(Cell::from(r.product.clone().unwrap_or("-".into())));
                 cells.push(Cell::from(r.gpu_taints.join(", ")));
@@ -226,6 +241,9 @@ impl GpuPane<'_> {
             Constraint::Length(4),
             Constraint::Min(4),
         ];
+        if dcgm {
+            widths.extend([Constraint::Length(5), Constraint::Length(5)]);
+        }
         if wide {
             widths.extend([Constraint::Length(24), Constraint::Min(20)]);
         }
@@ -237,7 +255,7 @@ impl GpuPane<'_> {
     }
 }
 
-fn detail_lines(r: &GpuNodeRow, theme: &Theme) -> Vec<Line<'static>> {
+fn detail_lines(r: &GpuNodeRow, thresholds: &GpuThresholds, theme: &Theme) -> Vec<Line<'static>> {
     let (state, health) = state_word(r);
     let mut lines = vec![
         fact("zone", r.zone.clone().unwrap_or("-".into()), theme),
@@ -282,6 +300,12 @@ fn detail_lines(r: &GpuNodeRow, theme: &Theme) -> Vec<Line<'static>> {
     for (k, v) in &r.labels {
         lines.push(fact("label", format!("{k}={v}"), theme));
     }
+    if !r.gpus.is_empty() {
+        lines.push(Line::from(Span::styled("GPUs (DCGM)", theme.title)));
+        for g in &r.gpus {
+            lines.push(gpu_line(g, thresholds, theme));
+        }
+    }
     lines.push(Line::from(Span::styled("pods", theme.title)));
     for p in &r.pods {
         let tol = match p.tolerates_taint {
@@ -296,4 +320,119 @@ fn detail_lines(r: &GpuNodeRow, theme: &Theme) -> Vec<Line<'static>> {
         ]));
     }
     lines
+}
+
+/// The node's mean GPU utilisation and hottest GPU, for the table.
+fn node_dcgm(r: &GpuNodeRow, t: &GpuThresholds) -> (String, String, Health) {
+    let utils: Vec<f64> = r.gpus.iter().filter_map(|g| g.util_percent).collect();
+    let util = if utils.is_empty() {
+        "-".to_string()
+    } else {
+        format!("{:.0}%", utils.iter().sum::<f64>() / utils.len() as f64)
+    };
+    let hottest = r
+        .gpus
+        .iter()
+        .filter(|g| g.temp_celsius.is_some())
+        .max_by(|a, b| {
+            a.temp_celsius
+                .partial_cmp(&b.temp_celsius)
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    match hottest {
+        Some(g) => (
+            util,
+            format!("{:.0}C", g.temp_celsius.unwrap_or_default()),
+            g.temp_health(t),
+        ),
+        None => (util, "-".into(), Health::Ok),
+    }
+}
+
+/// `DCGM 7 GPUs · 46 % busy · hottest 95 °C`, or why there is no DCGM data.
+fn dcgm_summary(state: &State, view: &GpuView, theme: &Theme) -> Vec<Span<'static>> {
+    let e = &state.exporters;
+    if !e.configured {
+        return vec![Span::styled(
+            " · DCGM: no Prometheus configured",
+            theme.muted,
+        )];
+    }
+    let Some(obs) = &e.last else {
+        return vec![Span::styled(" · DCGM: querying…", theme.muted)];
+    };
+    if let Some(err) = obs.unreachable.as_deref().or(obs.gpu.error()) {
+        return vec![Span::styled(format!(" · DCGM: {err}"), theme.unknown)];
+    }
+    let gpus = e.gpus();
+    if gpus.is_empty() {
+        return vec![Span::styled(" · DCGM: no metrics", theme.muted)];
+    }
+    let utils: Vec<f64> = gpus.iter().filter_map(|g| g.util_percent).collect();
+    let mean = utils.iter().sum::<f64>() / utils.len().max(1) as f64;
+    let hottest = gpus.iter().max_by(|a, b| {
+        a.temp_celsius
+            .partial_cmp(&b.temp_celsius)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let idle = gpus.iter().filter(|g| g.idle_for_an_hour.is_some()).count();
+    let joined: usize = view.rows.iter().map(|r| r.gpus.len()).sum();
+    let mut out = vec![Span::styled(
+        format!(
+            " · DCGM {} GPUs ({joined} on listed nodes) · {mean:.0} % busy",
+            gpus.len()
+        ),
+        theme.muted,
+    )];
+    if let Some(h) = hottest.filter(|h| h.temp_celsius.is_some()) {
+        let health = h.temp_health(&e.gpu_thresholds);
+        out.push(Span::styled(
+            format!(" · hottest {:.0} °C", h.temp_celsius.unwrap_or_default()),
+            if health == Health::Ok {
+                theme.muted
+            } else {
+                health_style(theme, health)
+            },
+        ));
+    }
+    if idle > 0 {
+        out.push(Span::styled(
+            format!(" · {idle} idle but allocated"),
+            theme.warn,
+        ));
+    }
+    out
+}
+
+/// One GPU in the detail popup.
+fn gpu_line(g: &GpuDevice, t: &GpuThresholds, theme: &Theme) -> Line<'static> {
+    let num = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.0}{unit}"));
+    let mut spans = vec![
+        Span::styled(format!("  #{:<3}", g.gpu), theme.text),
+        Span::styled(
+            format!("{:>5} busy ", num(g.util_percent, " %")),
+            theme.text,
+        ),
+        Span::styled(
+            format!("{:>7} ", num(g.temp_celsius, " °C")),
+            health_style(theme, g.temp_health(t)),
+        ),
+        Span::styled(
+            format!(
+                "mem {}/{} MiB · {} ",
+                num(g.fb_used_mib, ""),
+                num(g.fb_used_mib.zip(g.fb_free_mib).map(|(u, f)| u + f), ""),
+                num(g.power_watts, " W")
+            ),
+            theme.muted,
+        ),
+        Span::styled(g.pod.clone().unwrap_or_else(|| "free".into()), theme.text),
+    ];
+    if let Some(max) = g.idle_for_an_hour {
+        spans.push(Span::styled(
+            format!(" IDLE 1h (max {max:.0} %)"),
+            theme.warn,
+        ));
+    }
+    Line::from(spans)
 }

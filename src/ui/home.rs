@@ -83,6 +83,9 @@ impl Cockpit<'_> {
             PaneId::ControlPlane if self.state.kube.configured => self.control_plane_tile(),
             PaneId::GpuNodes if self.state.kube.configured => self.gpu_tile(),
             PaneId::Kpis if self.state.kpis.configured => self.kpi_tile(),
+            PaneId::Metrics if self.state.metrics.configured => {
+                super::thanos::tile(self.state, self.theme)
+            }
             PaneId::Ceph | PaneId::Velero | PaneId::Rollouts if self.state.kube.configured => {
                 self.feeds_tile(pane)
             }

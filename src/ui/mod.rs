@@ -15,6 +15,10 @@ pub mod runbook;
 pub mod table_pane;
 pub mod velero;
 
+// The Thanos / metrics pane and exporter metrics on other panes (issue 5).
+pub mod exporter_line;
+pub mod thanos;
+
 use std::time::Duration;
 
 use ratatui::Frame;
@@ -49,7 +53,9 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
         Screen::Pane(pane @ (PaneId::Ceph | PaneId::Velero | PaneId::Rollouts)) => {
             frame.render_widget(custom::CustomPane { state, theme, pane }, body)
         }
-        Screen::Pane(_) => frame.render_widget(home::Cockpit { state, theme }, body),
+        Screen::Pane(PaneId::Metrics) => {
+            frame.render_widget(thanos::ThanosPane { state, theme }, body)
+        }
     }
     frame.render_widget(footer_line(state, theme, keymap), footer);
     if let Some(screen) = &state.runbook {

@@ -22,6 +22,8 @@ use tokio::task::JoinHandle;
 
 use super::kube::{Store, WatchEvent};
 
+pub mod rollout_status;
+
 /// One simulated controller.
 pub struct Controller {
     pub name: &'static str,
@@ -35,6 +37,7 @@ pub fn all() -> Vec<Controller> {
     vec![
         rollouts::controller(),
         velero::controller(),
+        rollout_status::controller(),
         replicaset::controller(),
     ]
 }

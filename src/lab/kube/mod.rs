@@ -12,6 +12,7 @@
 //! typed clients send, and 403s from [`DenyRule`]s. The lab's world (src/lab/world)
 //! decides what the objects are; this module only serves them.
 
+mod apply;
 mod clock;
 mod collection;
 mod crds;

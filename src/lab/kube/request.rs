@@ -139,6 +139,9 @@ pub struct Query {
     pub timeout_seconds: Option<u64>,
     pub dry_run: bool,
     pub include_object: IncludeObject,
+    /// `fieldManager` (server-side apply needs one).
+    pub field_manager: Option<String>,
+    pub force: bool,
 }
 
 impl Query {
@@ -186,6 +189,8 @@ impl Query {
             timeout_seconds: number("timeoutSeconds")?,
             dry_run: params.get("dryRun").is_some_and(|v| v == "All"),
             include_object,
+            field_manager: text("fieldManager"),
+            force: flag("force"),
         })
     }
 }

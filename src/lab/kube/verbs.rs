@@ -525,6 +525,22 @@ fn patch(
     output: Output,
 ) -> Result<Reply, ApiError> {
     let media = media_type(req.content_type);
+    if media == super::apply::MEDIA_TYPE {
+        let target = super::apply::ApplyTarget {
+            info: t.info,
+            namespace: t.namespace,
+            name: t.name,
+            subresource: t.sub,
+        };
+        let (stored, code) = super::apply::apply(&ctx.store, &target, &req.body, &req.query)?;
+        return Ok(render(
+            t.info,
+            &stored,
+            output,
+            req.query.include_object,
+            code,
+        ));
+    }
     let mut accepted = vec![
         "application/json-patch+json",
         "application/merge-patch+json",

@@ -189,6 +189,12 @@ async fn instant_query(
     let t = params.time("time", clock::now_ms())?;
     params.check_timeout()?;
     let plan = params.plan()?;
+    if let Some(resolution) = params.get("max_source_resolution")
+        && t < status::oldest_at_resolution(state.model.started, resolution)
+    {
+        // Thanos Query with `max_source_resolution`: no block that old at that resolution.
+        return Ok(json::success(QueryData::vector(t, &[])));
+    }
     let data = state.at(t, |at| match query::instant(&plan, at) {
         Outcome::Vector(samples) => QueryData::vector(t, &samples),
         Outcome::Matrix(series) => QueryData::matrix(&series),

@@ -448,7 +448,7 @@ pub fn stores(at: &At) -> BTreeMap<&'static str, Vec<StoreStatus>> {
                 1.min(last),
                 40,
                 vec![replica(0), replica(1)],
-                block_floor(at.model.started - 180 * DAY),
+                block_floor(at.model.started - STORE_REACH),
                 block_floor(at.t - 3 * HOUR),
             )],
         ),
@@ -463,6 +463,20 @@ pub fn stores(at: &At) -> BTreeMap<&'static str, Vec<StoreStatus>> {
             )],
         ),
     ])
+}
+
+/// How far back the store gateway's blocks go: past a year, so 1h data keep a year.
+const STORE_REACH: i64 = 400 * DAY;
+/// Raw blocks the lab's compactor keeps (`--retention.resolution-raw`).
+const RAW_REACH: i64 = 15 * DAY;
+
+/// The oldest time (Unix ms) a Thanos query with `max_source_resolution` finds data:
+/// raw blocks go back 15 days, 5m and 1h blocks as far as the store gateway's.
+pub fn oldest_at_resolution(started: i64, max_source_resolution: &str) -> i64 {
+    match max_source_resolution {
+        "0" | "0s" | "raw" => started - RAW_REACH,
+        _ => (started - STORE_REACH).div_euclid(2 * HOUR) * 2 * HOUR,
+    }
 }
 
 /// `/api/v1/status/buildinfo` data.

@@ -14,6 +14,8 @@ pub struct CephReport {
     pub summary: String,
     pub clusters: Vec<CephClusterReport>,
     pub findings: Vec<Finding>,
+    /// ceph-mgr's series (`ceph_health_status`, OSDs up/in) where Prometheus has them.
+    pub metrics: crate::model::exporters::MetricsStatus<super::metrics::CephMetrics>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +64,7 @@ impl CephReport {
                 })
                 .collect(),
             findings: view.findings.clone(),
+            metrics: crate::model::exporters::MetricsStatus::NotConfigured,
         }
     }
 }

@@ -22,6 +22,8 @@ pub struct VeleroReport {
     pub locations: Vec<LocationRow>,
     pub restores: Vec<RestoreRow>,
     pub findings: Vec<Finding>,
+    /// `velero_backup_last_successful_timestamp` per schedule where Prometheus has it.
+    pub metrics: crate::model::exporters::MetricsStatus<super::metrics::VeleroMetrics>,
 }
 
 impl VeleroReport {
@@ -39,6 +41,7 @@ impl VeleroReport {
             locations: view.locations.clone(),
             restores: view.restores.clone(),
             findings: view.findings.clone(),
+            metrics: crate::model::exporters::MetricsStatus::NotConfigured,
         }
     }
 }

@@ -211,7 +211,7 @@ pub fn family(at: &At, name: &str) -> Option<Vec<Sample>> {
     )
 }
 
-/// `max_over_time(DCGM_FI_DEV_GPU_UTIL{pod!=""}[1h]) < 5`: allocated GPUs whose busiest
+/// `max_over_time(DCGM_FI_DEV_GPU_UTIL{pod!=""}[1h]) < 5 and ... offset 1h`: allocated GPUs whose busiest
 /// scrape in the last hour stayed under 5 %. Busy GPUs never drop below 30 % in this
 /// model, so only the idle ones need the hour's scrapes evaluated.
 pub fn idle_allocated(at: &At) -> Vec<Sample> {
