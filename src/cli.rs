@@ -165,6 +165,22 @@ pub enum Command {
     /// Install or upgrade the HA stack (`--plan`, the default, prints the ordered plan;
     /// `--apply` runs it; `--only velero` for one component).
     Install(crate::install::cli::InstallArgs),
+    /// API-server LB runbooks: drain, ready, maint a backend (HAProxy runtime API, or
+    /// nginx with --nginx-config).
+    Lb {
+        #[command(subcommand)]
+        command: crate::runbook::cli_failover::LbCommand,
+    },
+    /// Node runbooks: cordon, drain (Eviction API, PDB-aware), uncordon.
+    Node {
+        #[command(subcommand)]
+        command: crate::runbook::cli_failover::NodeCommand,
+    },
+    /// Zone runbooks: evacuate (cordon and drain every node of a zone).
+    Zone {
+        #[command(subcommand)]
+        command: crate::runbook::cli_failover::ZoneCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -580,6 +596,13 @@ pub async fn run(cli: Cli) -> Result<i32> {
             crate::runbook::cli_cr::traffic(&settings, command).await
         }
         Some(Command::Install(args)) => crate::install::cli::install(&settings, &args).await,
+        Some(Command::Lb { command }) => crate::runbook::cli_failover::lb(&settings, command).await,
+        Some(Command::Node { command }) => {
+            crate::runbook::cli_failover::node(&settings, command).await
+        }
+        Some(Command::Zone { command }) => {
+            crate::runbook::cli_failover::zone(&settings, command).await
+        }
     }
 }
 
@@ -1125,6 +1148,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
             None,
         ));
     }
+    runner.lb_auth = Some(settings.lb.auth.clone());
     let mut terminal = ratatui::init();
     tasks.push(tokio::spawn(forward_terminal_events(
         settings.keymap.clone(),

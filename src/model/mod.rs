@@ -8,6 +8,7 @@ pub mod ceph;
 pub mod control_plane;
 pub mod custom;
 pub mod etcd;
+pub mod failover_menu;
 pub mod finding;
 pub mod gpu;
 pub mod kpi;

@@ -25,6 +25,9 @@ pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
         PaneId::Rollouts => &crate::install::tui::ROLLOUTS_MENU,
         PaneId::Velero => &crate::install::tui::VELERO_MENU,
         PaneId::Ceph => &crate::install::tui::CEPH_MENU,
+        PaneId::ApiServerLb => &super::failover_menu::LB_MENU,
+        PaneId::ControlPlane => &super::failover_menu::CONTROL_PLANE_MENU,
+        PaneId::GpuNodes => &super::failover_menu::GPU_MENU,
         _ => &[],
     }
 }
@@ -45,6 +48,9 @@ fn plan_entry(state: &State, pane: PaneId, i: usize) -> Result<Runbook, String> 
             )
         }
         PaneId::Rollouts | PaneId::Velero => super::runbook_cr_ui::plan_entry(state, pane, i),
+        PaneId::ApiServerLb => super::failover_menu::plan_lb_entry(state, i),
+        PaneId::ControlPlane => super::failover_menu::plan_control_plane_entry(state, i),
+        PaneId::GpuNodes => super::failover_menu::plan_gpu_entry(state, i),
         _ => Err("this pane has no runbooks".into()),
     }
 }

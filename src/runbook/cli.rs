@@ -250,7 +250,8 @@ pub(crate) async fn execute(
     } else {
         let live = LiveExecutor::new(&settings.etcd.tls, state_dir)?
             .with_kube(settings.kube.clone())
-            .with_ssh_command(settings.ssh_command.clone());
+            .with_ssh_command(settings.ssh_command.clone())
+            .with_lb_auth(settings.lb.auth.clone());
         run.with(live, rb, &mut operator).await
     };
     match report {

@@ -18,6 +18,10 @@ use super::{Operation, Verification};
 use crate::sources::etcd::{EtcdTlsFiles, describe, load_tls};
 use crate::sources::kube::KubeSourceConfig;
 
+#[path = "exec_failover.rs"]
+mod failover;
+pub use failover::eviction_body;
+
 /// What a step produced: one summary line and any output worth showing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepOutput {
@@ -65,6 +69,8 @@ pub struct LiveExecutor {
     kube: Option<KubeSourceConfig>,
     /// The ssh program and options put before kha's own (the profile's `ssh_command`).
     ssh: Vec<String>,
+    /// How apiserver backends are probed directly (LB runbooks).
+    lb_auth: crate::sources::lb::ApiServerAuth,
 }
 
 impl LiveExecutor {
@@ -75,7 +81,14 @@ impl LiveExecutor {
             ssh_control_dir,
             kube: None,
             ssh: vec!["ssh".into()],
+            lb_auth: Default::default(),
         })
+    }
+
+    /// Direct apiserver probes (LB runbooks) use this CA and kubeconfig.
+    pub fn with_lb_auth(mut self, auth: crate::sources::lb::ApiServerAuth) -> Self {
+        self.lb_auth = auth;
+        self
     }
 
     /// Runs remote commands with this ssh command (program first, then options, e.g.
@@ -397,6 +410,9 @@ impl Executor for LiveExecutor {
             Operation::KubeApply { .. } => {
                 crate::install::kube::apply(self.kube.as_ref(), op, self.timeout).await
             }
+            Operation::HaproxyCommand { .. }
+            | Operation::KubeDrainNode { .. }
+            | Operation::ArgvWithInput { .. } => self.execute_failover(op).await,
         }
     }
 
@@ -484,6 +500,9 @@ impl Executor for LiveExecutor {
             Verification::KubeReady { checks } => {
                 crate::install::kube::ready(self.kube.as_ref(), checks, self.timeout).await
             }
+            Verification::HaproxyServerIs { .. }
+            | Verification::NodeSchedulable { .. }
+            | Verification::NodeDrained { .. } => self.verify_failover(check).await,
         }
     }
 }

@@ -7,16 +7,21 @@
 pub mod audit;
 pub mod cli;
 pub mod cli_cr;
+pub mod cli_failover;
 pub mod engine;
 pub mod etcd;
 pub mod exec;
 pub mod exec_cr;
+pub mod facts;
+pub mod lb;
+pub mod node;
 pub mod plan;
 pub mod restore;
 pub mod rollouts;
 pub mod traffic;
 pub mod tui;
 pub mod velero;
+pub mod zone;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -141,6 +146,27 @@ pub enum Operation {
         manifest: String,
         field_manager: String,
     },
+    // LB backends, nodes and zones (issue 8, items 1-3).
+    /// One command on HAProxy's runtime API at `endpoint` (`unix:///path` or
+    /// `tcp://host:port`), e.g. `set server kube-apiserver/cp-b state drain`.
+    HaproxyCommand { endpoint: String, command: String },
+    /// Every pod on `node` evicted through the `policy/v1` Eviction API (mirror and
+    /// DaemonSet pods skipped), retrying evictions a PodDisruptionBudget blocks (429)
+    /// every `retry_secs` until `timeout_secs`, then waiting for the pods to go.
+    KubeDrainNode {
+        node: String,
+        /// `deleteOptions.gracePeriodSeconds`; `None`: each pod's own.
+        grace_seconds: Option<i64>,
+        timeout_secs: u64,
+        retry_secs: u64,
+    },
+    /// A program run with `input` on its standard input (argv, never a shell), on this
+    /// machine or on `host` over ssh, e.g. `tee FILE` to write a file.
+    ArgvWithInput {
+        host: Option<String>,
+        argv: Vec<String>,
+        input: String,
+    },
 }
 
 impl Operation {
@@ -246,6 +272,36 @@ impl Operation {
                     "kube APPLY (server-side, field manager {field_manager}) {api_version} {kind} {target}"
                 )
             }
+            Operation::HaproxyCommand { endpoint, command } => {
+                format!("HAProxy runtime API {endpoint}: {command}")
+            }
+            Operation::KubeDrainNode {
+                node,
+                grace_seconds,
+                timeout_secs,
+                retry_secs,
+            } => {
+                let grace = match grace_seconds {
+                    Some(g) => format!("gracePeriodSeconds {g}"),
+                    None => "each pod's grace period".into(),
+                };
+                format!(
+                    "kube POST pods/<pod>/eviction (policy/v1 Eviction, {grace}) for every pod on {node} \
+                     but mirror and DaemonSet pods; 429 retried every {retry_secs} s for up to {timeout_secs} s"
+                )
+            }
+            Operation::ArgvWithInput { host, argv, input } => {
+                let cmd = argv
+                    .iter()
+                    .map(|a| exec::quote_for_display(a))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let lines = input.lines().count();
+                match host {
+                    Some(h) => format!("on {h} over ssh: {cmd} < ({lines} lines shown above)"),
+                    None => format!("locally: {cmd} < ({lines} lines shown above)"),
+                }
+            }
         }
     }
 
@@ -264,6 +320,8 @@ impl Operation {
             | Operation::KubeCreate { .. }
             | Operation::Argv { .. }
             | Operation::KubeApply { .. } => true,
+            Operation::HaproxyCommand { command, .. } => !command.trim_start().starts_with("show "),
+            Operation::KubeDrainNode { .. } | Operation::ArgvWithInput { .. } => true,
         }
     }
 }
@@ -301,6 +359,22 @@ pub enum Verification {
     KubeReady {
         checks: Vec<crate::install::ready::ReadyCheck>,
     },
+    // LB backends, nodes and zones (issue 8, items 1-3).
+    /// HAProxy's `show stat` gives `server` of `backend` the status `state` (`UP`,
+    /// `DRAIN`, `MAINT`), and a direct probe of `readyz` (when given) answers 200
+    /// (`require_ready`) or is reported as seen.
+    HaproxyServerIs {
+        endpoint: String,
+        backend: String,
+        server: String,
+        state: String,
+        readyz: Option<String>,
+        require_ready: bool,
+    },
+    /// The node is (or is not) marked unschedulable.
+    NodeSchedulable { node: String, schedulable: bool },
+    /// The node is unschedulable and no pod a drain evicts is left on it.
+    NodeDrained { node: String },
 }
 
 impl Verification {
@@ -335,6 +409,32 @@ impl Verification {
                 .map(|c| c.describe())
                 .collect::<Vec<_>>()
                 .join("; "),
+            Verification::HaproxyServerIs {
+                backend,
+                server,
+                state,
+                readyz,
+                require_ready,
+                ..
+            } => {
+                let probe = match (readyz, require_ready) {
+                    (Some(url), true) => format!(" and {url}/readyz answers 200"),
+                    (Some(url), false) => format!("; {url}/readyz probed directly and reported"),
+                    (None, _) => String::new(),
+                };
+                format!("`show stat` has {backend}/{server} {state}{probe}")
+            }
+            Verification::NodeSchedulable { node, schedulable } => {
+                if *schedulable {
+                    format!("{node} is schedulable")
+                } else {
+                    format!("{node} is unschedulable")
+                }
+            }
+            Verification::NodeDrained { node } => format!(
+                "{node} is unschedulable and no evictable pod is left on it (mirror, DaemonSet \
+                 and unmanaged pods stay)"
+            ),
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct RunbookRunner {
     pub kube: Option<crate::sources::kube::KubeSourceConfig>,
     /// The profile's `ssh_command` (empty: plain `ssh`).
     pub ssh_command: Vec<String>,
+    /// How LB runbooks probe apiserver backends directly.
+    pub lb_auth: Option<crate::sources::lb::ApiServerAuth>,
 }
 
 /// Handles on a running runbook.
@@ -57,6 +59,7 @@ impl RunbookRunner {
             kube_user: None,
             kube: None,
             ssh_command: Vec::new(),
+            lb_auth: None,
         }
     }
 
@@ -200,6 +203,9 @@ async fn run(
                     .with_ssh_command(runner.ssh_command.clone());
                 if let Some(kube) = runner.kube.clone() {
                     executor = executor.with_kube(kube);
+                }
+                if let Some(auth) = runner.lb_auth.clone() {
+                    executor = executor.with_lb_auth(auth);
                 }
                 let mut engine = Engine {
                     executor,

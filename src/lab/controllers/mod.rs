@@ -10,6 +10,7 @@
 //! as events; [`Store::put`] emits nothing for an unchanged object) and must not block:
 //! one that needs time (a phase that moves on after a second) spawns a tokio task.
 
+pub mod replicaset;
 pub mod rollouts;
 pub mod velero;
 
@@ -37,6 +38,7 @@ pub fn all() -> Vec<Controller> {
         rollouts::controller(),
         velero::controller(),
         rollout_status::controller(),
+        replicaset::controller(),
     ]
 }
 

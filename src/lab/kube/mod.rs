@@ -44,7 +44,7 @@ mod watch;
 
 pub use crds::lab_crds;
 pub use events::{EventType, WatchEvent};
-pub use recorder::{RecordedRequest, Recorder};
+pub use recorder::{RecordedAnswer, RecordedRequest, Recorder};
 pub use server::KubeApiServer;
 pub use store::{Store, StoreError};
 

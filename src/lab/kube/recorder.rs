@@ -28,10 +28,20 @@ impl RecordedRequest {
     }
 }
 
+/// The status a write request was answered with (the answers are kept apart from
+/// the requests, which are recorded as they arrive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedAnswer {
+    pub method: String,
+    pub path: String,
+    pub code: u16,
+}
+
 /// A shared, bounded log of requests; clones share it.
 #[derive(Debug, Clone, Default)]
 pub struct Recorder {
     requests: Arc<Mutex<VecDeque<RecordedRequest>>>,
+    answers: Arc<Mutex<VecDeque<RecordedAnswer>>>,
 }
 
 impl Recorder {
@@ -86,5 +96,33 @@ impl Recorder {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+        self.answers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// Notes the status a write was answered with (in answer order).
+    pub fn answered(&self, method: &str, path: &str, code: u16) {
+        let mut log = self.answers.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.len() >= CAP {
+            log.pop_front();
+        }
+        log.push_back(RecordedAnswer {
+            method: method.to_string(),
+            path: path.to_string(),
+            code,
+        });
+    }
+
+    /// The statuses writes were answered with, oldest first (e.g. a 429 per blocked
+    /// eviction).
+    pub fn answers(&self) -> Vec<RecordedAnswer> {
+        self.answers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .cloned()
+            .collect()
     }
 }

@@ -365,6 +365,7 @@ async fn serve(ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
         &body,
     );
     let registry = || ctx.store.registry();
+    let write = (method != http::Method::GET).then(|| (method.to_string(), path.clone()));
     let result = match routed {
         Route::Root => Ok(Reply::json(200, &root_paths(ctx))),
         Route::Version => Ok(Reply::json(200, &version())),
@@ -401,6 +402,14 @@ async fn serve(ctx: &Ctx, req: Request<Incoming>) -> Response<Body> {
             .ok_or_else(ApiError::no_route),
         Route::NotFound => Err(ApiError::no_route()),
     };
+    if let Some((method, path)) = write {
+        let code = match &result {
+            Ok(Reply::Json { code, .. }) => *code,
+            Ok(Reply::Stream(_)) => 200,
+            Err(e) => e.code,
+        };
+        ctx.recorder.answered(&method, &path, code);
+    }
     match result {
         Ok(r) => reply(r),
         Err(e) => error(&e),

@@ -59,6 +59,25 @@ pub async fn connect_with(
     context: Option<&str>,
     watch_timeout: Duration,
 ) -> Result<Connection> {
+    connect_configured(source, context, watch_timeout, true).await
+}
+
+/// [`connect`] without kube-rs's own retry of 429/503/504 answers, for callers that
+/// must see a 429 themselves (a drain names the PodDisruptionBudget behind it and keeps
+/// its own schedule; kube-rs would retry up to 15 times, backing off to minutes).
+pub async fn connect_without_retry(
+    source: &KubeconfigSource,
+    context: Option<&str>,
+) -> Result<Connection> {
+    connect_configured(source, context, super::DEFAULT_WATCH_TIMEOUT, false).await
+}
+
+async fn connect_configured(
+    source: &KubeconfigSource,
+    context: Option<&str>,
+    watch_timeout: Duration,
+    retry: bool,
+) -> Result<Connection> {
     let kubeconfig = match source {
         KubeconfigSource::File(path) => Kubeconfig::read_from(path)
             .wrap_err_with(|| format!("cannot read the kubeconfig {}", path.display()))?,
@@ -93,6 +112,7 @@ pub async fn connect_with(
     // Count the read timeout from each request, not from when a pooled connection
     // went idle.
     config.reset_reader_on_write = true;
+    config.default_retry = retry;
     let target = format!("context {context_name} at {}", config.cluster_url);
     let client = Client::try_from(config).wrap_err("cannot build the Kubernetes client")?;
     Ok(Connection {

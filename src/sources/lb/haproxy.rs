@@ -237,7 +237,8 @@ async fn ask<S: AsyncRead + AsyncWrite + Unpin>(
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
-async fn command(endpoint: &LbStatsEndpoint, cmd: &str) -> Result<String, String> {
+/// One command on the runtime API at `endpoint`: the whole answer.
+pub async fn command(endpoint: &LbStatsEndpoint, cmd: &str) -> Result<String, String> {
     let answer = match endpoint {
         LbStatsEndpoint::HaproxyUnix(path) => {
             let stream = tokio::net::UnixStream::connect(path)

@@ -1,0 +1,534 @@
+//! The live executor's side of the LB, node and zone runbooks: HAProxy runtime-API
+//! commands and `show stat` checks with a direct `/readyz` probe, node drains through
+//! the `policy/v1` Eviction API (PDB-aware, with a summary), and argv with standard
+//! input (writing a file over ssh without a shell).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use color_eyre::eyre::{Result, WrapErr, eyre};
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Api;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+
+use super::{LiveExecutor, StepOutput, ssh_argv};
+use crate::model::lb::LbStatus;
+use crate::runbook::facts::{self, Disposition, PdbFacts, PodFacts};
+use crate::runbook::{Operation, Verification};
+use crate::sources::lb::{BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint, haproxy};
+
+/// What the API server said to one eviction.
+enum Evicted {
+    /// 200/201: the pod is being deleted.
+    Yes,
+    /// 404: already gone.
+    Gone,
+    /// 429: a PodDisruptionBudget allows no disruption now (why, naming it).
+    Blocked(String),
+    /// Anything else (500: several budgets select the pod; 403: RBAC).
+    Failed(String),
+}
+
+/// The tally a drain reports.
+#[derive(Default)]
+struct DrainTally {
+    evicted: Vec<String>,
+    skipped: BTreeMap<&'static str, Vec<String>>,
+    /// pod -> why (the blocking PDB).
+    blocked: BTreeMap<String, String>,
+    failed: BTreeMap<String, String>,
+}
+
+impl DrainTally {
+    fn summary(&self, node: &str) -> String {
+        let skipped: usize = self.skipped.values().map(Vec::len).sum();
+        let kinds: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|(k, v)| format!("{} {k}", v.len()))
+            .collect();
+        let kinds = if kinds.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", kinds.join(", "))
+        };
+        format!(
+            "{node}: evicted {}, skipped {skipped}{kinds}, blocked {}, failed {}",
+            self.evicted.len(),
+            self.blocked.len(),
+            self.failed.len()
+        )
+    }
+}
+
+impl LiveExecutor {
+    pub(super) async fn kube_client(&self) -> Result<kube::Client> {
+        let config = self
+            .kube
+            .as_ref()
+            .ok_or_else(|| eyre!("no kubeconfig: set KUBECONFIG or --kubeconfig"))?;
+        let source = config
+            .kubeconfig
+            .as_ref()
+            .ok_or_else(|| eyre!("no kubeconfig: set KUBECONFIG or --kubeconfig"))?;
+        // kube-rs would retry a 429 itself (up to 15 times, backing off to minutes):
+        // the drain must see it to name the budget and keep to its own schedule.
+        let conn =
+            crate::sources::kube::client::connect_without_retry(source, config.context.as_deref())
+                .await?;
+        Ok(conn.client)
+    }
+
+    /// The operations of the LB, node and zone runbooks.
+    pub(super) async fn execute_failover(&self, op: &Operation) -> Result<StepOutput> {
+        match op {
+            Operation::HaproxyCommand { endpoint, command } => {
+                self.haproxy_command(endpoint, command).await
+            }
+            Operation::KubeDrainNode {
+                node,
+                grace_seconds,
+                timeout_secs,
+                retry_secs,
+            } => {
+                self.drain_node(
+                    node,
+                    *grace_seconds,
+                    Duration::from_secs(*timeout_secs),
+                    Duration::from_secs((*retry_secs).max(1)),
+                )
+                .await
+            }
+            Operation::ArgvWithInput { host, argv, input } => {
+                self.run_argv_with_input(host.as_deref(), argv, input).await
+            }
+            other => Err(eyre!("not an LB/node operation: {}", other.describe())),
+        }
+    }
+
+    /// The checks of the LB, node and zone runbooks.
+    pub(super) async fn verify_failover(&self, check: &Verification) -> Result<String> {
+        match check {
+            Verification::HaproxyServerIs {
+                endpoint,
+                backend,
+                server,
+                state,
+                readyz,
+                require_ready,
+            } => {
+                self.verify_haproxy(
+                    endpoint,
+                    backend,
+                    server,
+                    state,
+                    readyz.as_deref(),
+                    *require_ready,
+                )
+                .await
+            }
+            Verification::NodeSchedulable { node, schedulable } => {
+                let client = self.kube_client().await?;
+                let n = Api::<Node>::all(client)
+                    .get(node)
+                    .await
+                    .map_err(|e| eyre!("get node {node}: {e}"))?;
+                let unschedulable = n.spec.and_then(|s| s.unschedulable).unwrap_or(false);
+                if unschedulable != *schedulable {
+                    Ok(format!(
+                        "{node} is {}",
+                        if unschedulable {
+                            "unschedulable"
+                        } else {
+                            "schedulable"
+                        }
+                    ))
+                } else {
+                    Err(eyre!(
+                        "{node} is still {}",
+                        if unschedulable {
+                            "unschedulable"
+                        } else {
+                            "schedulable"
+                        }
+                    ))
+                }
+            }
+            Verification::NodeDrained { node } => {
+                let client = self.kube_client().await?;
+                let n = Api::<Node>::all(client.clone())
+                    .get(node)
+                    .await
+                    .map_err(|e| eyre!("get node {node}: {e}"))?;
+                if !n.spec.and_then(|s| s.unschedulable).unwrap_or(false) {
+                    return Err(eyre!("{node} is schedulable again: cordon it first"));
+                }
+                let pods = facts::pods_on_node(&client, node).await?;
+                let left: Vec<String> = pods
+                    .iter()
+                    .filter(|p| p.disposition() == Disposition::Evict)
+                    .map(PodFacts::key)
+                    .collect();
+                if left.is_empty() {
+                    Ok(format!(
+                        "{node} unschedulable; no evictable pod left ({} mirror/DaemonSet/unmanaged pod(s) stay)",
+                        pods.len()
+                    ))
+                } else {
+                    Err(eyre!(
+                        "{} evictable pod(s) still on {node}: {}",
+                        left.len(),
+                        left.join(", ")
+                    ))
+                }
+            }
+            other => Err(eyre!("not an LB/node check: {}", other.describe())),
+        }
+    }
+
+    async fn haproxy_command(&self, endpoint: &str, command: &str) -> Result<StepOutput> {
+        let parsed = LbStatsEndpoint::parse(endpoint).map_err(|e| eyre!(e))?;
+        let answer = tokio::time::timeout(self.timeout, haproxy::command(&parsed, command))
+            .await
+            .map_err(|_| {
+                eyre!(
+                    "the HAProxy runtime API did not answer within {:?}",
+                    self.timeout
+                )
+            })?
+            .map_err(|e| eyre!("HAProxy runtime API {endpoint}: {e}"))?;
+        let answer = answer.trim();
+        // `set server` answers nothing on success and says why otherwise.
+        if answer.is_empty() {
+            Ok(StepOutput {
+                summary: format!("HAProxy accepted `{command}`"),
+                lines: Vec::new(),
+            })
+        } else {
+            Err(eyre!("HAProxy refused `{command}`: {answer}"))
+        }
+    }
+
+    async fn verify_haproxy(
+        &self,
+        endpoint: &str,
+        backend: &str,
+        server: &str,
+        state: &str,
+        readyz: Option<&str>,
+        require_ready: bool,
+    ) -> Result<String> {
+        let parsed = LbStatsEndpoint::parse(endpoint).map_err(|e| eyre!(e))?;
+        let servers = haproxy::read(&parsed, self.timeout)
+            .await
+            .map_err(|e| eyre!("show stat at {endpoint}: {e}"))?;
+        let row = servers
+            .iter()
+            .find(|s| s.proxy == backend && s.name == server)
+            .ok_or_else(|| eyre!("`show stat` has no server {backend}/{server}"))?;
+        let want = LbStatus::parse(state).state;
+        if row.status.state != want || row.status.transition.is_some() {
+            return Err(eyre!(
+                "`show stat` has {backend}/{server} {}, not {state}",
+                row.status.text
+            ));
+        }
+        let mut said = format!("`show stat`: {backend}/{server} {}", row.status.text);
+        if let Some(url) = readyz {
+            let ready = self.probe_readyz(server, url).await?;
+            match (ready, require_ready) {
+                (Ok(()), _) => said.push_str(&format!("; direct {url}/readyz: 200")),
+                (Err(why), true) => {
+                    return Err(eyre!("{said}, but the direct {url}/readyz fails: {why}"));
+                }
+                (Err(why), false) => said.push_str(&format!("; direct {url}/readyz fails: {why}")),
+            }
+        }
+        Ok(said)
+    }
+
+    /// One direct `/readyz?verbose` probe: `Ok(Ok)` when it answers 200.
+    async fn probe_readyz(&self, name: &str, url: &str) -> Result<Result<(), String>> {
+        let mut config = LbSourceConfig::new(
+            vec![BackendTarget {
+                name: name.to_string(),
+                url: url.to_string(),
+                zone: None,
+            }],
+            None,
+        );
+        config.auth = self.lb_auth.clone();
+        config.timeout = self.timeout;
+        let mut prober = LbProber::new(config)?;
+        let obs = prober.probe().await;
+        let check = obs
+            .backends
+            .first()
+            .and_then(|b| b.readyz.clone())
+            .ok_or_else(|| eyre!("{url} was not probed"))?;
+        Ok(if check.passed() {
+            Ok(())
+        } else {
+            Err(check.why())
+        })
+    }
+
+    async fn run_argv_with_input(
+        &self,
+        host: Option<&str>,
+        argv: &[String],
+        input: &str,
+    ) -> Result<StepOutput> {
+        let full = match host {
+            None => argv.to_vec(),
+            Some(h) => ssh_argv(&self.ssh, h, &self.ssh_control_dir, argv),
+        };
+        let (program, args) = full.split_first().ok_or_else(|| eyre!("empty command"))?;
+        let mut child = tokio::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .wrap_err_with(|| format!("cannot run {program}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .await
+                .wrap_err_with(|| format!("cannot write to {program}"))?;
+        }
+        let out = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+            .await
+            .map_err(|_| eyre!("{program} did not finish within 120 s"))?
+            .wrap_err_with(|| format!("cannot run {program}"))?;
+        let stderr: Vec<String> = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .take(50)
+            .map(str::to_string)
+            .collect();
+        if out.status.success() {
+            Ok(StepOutput {
+                summary: format!("{program} exited 0 ({} bytes in)", input.len()),
+                lines: stderr,
+            })
+        } else {
+            Err(eyre!(
+                "{program} failed ({}): {}",
+                out.status,
+                stderr.last().cloned().unwrap_or_default()
+            ))
+        }
+    }
+
+    /// Evicts every evictable pod of `node`, retrying the ones a budget blocks, then
+    /// waits for them to go. Fails with the tally when anything is left at `timeout`.
+    async fn drain_node(
+        &self,
+        node: &str,
+        grace: Option<i64>,
+        timeout: Duration,
+        retry: Duration,
+    ) -> Result<StepOutput> {
+        let deadline = Instant::now() + timeout;
+        let client = self.kube_client().await?;
+        let pods = facts::pods_on_node(&client, node).await?;
+        let mut pdbs = facts::list_pdbs(&client).await.unwrap_or_default();
+        let mut tally = DrainTally::default();
+        let mut lines = Vec::new();
+        let mut pending: Vec<PodFacts> = Vec::new();
+        for p in pods {
+            match p.disposition() {
+                Disposition::Evict => pending.push(p),
+                other => {
+                    lines.push(format!("skip {} ({})", p.key(), other.label()));
+                    tally
+                        .skipped
+                        .entry(other.label())
+                        .or_default()
+                        .push(p.key());
+                }
+            }
+        }
+        let mut evicted: Vec<PodFacts> = Vec::new();
+        loop {
+            let mut retry_later = Vec::new();
+            for pod in pending {
+                match evict(&client, &pod, grace).await {
+                    Evicted::Yes => {
+                        lines.push(format!("evicted {}", pod.key()));
+                        tally.blocked.remove(&pod.key());
+                        tally.evicted.push(pod.key());
+                        evicted.push(pod);
+                    }
+                    Evicted::Gone => {
+                        lines.push(format!("{} already gone", pod.key()));
+                        tally.blocked.remove(&pod.key());
+                        tally.evicted.push(pod.key());
+                    }
+                    Evicted::Blocked(why) => {
+                        let why = name_the_budget(why, &pod, &pdbs);
+                        if tally.blocked.get(&pod.key()) != Some(&why) {
+                            lines.push(format!(
+                                "{} blocked: {why}; retrying every {} s",
+                                pod.key(),
+                                retry.as_secs()
+                            ));
+                        }
+                        tally.blocked.insert(pod.key(), why);
+                        retry_later.push(pod);
+                    }
+                    Evicted::Failed(why) => {
+                        lines.push(format!("{} could not be evicted: {why}", pod.key()));
+                        tally.failed.insert(pod.key(), why);
+                    }
+                }
+            }
+            pending = retry_later;
+            if pending.is_empty() || Instant::now() + retry >= deadline {
+                break;
+            }
+            tokio::time::sleep(retry).await;
+            if let Ok(fresh) = facts::list_pdbs(&client).await {
+                pdbs = fresh;
+            }
+        }
+        // Wait for the evicted pods to be gone (or replaced under the same name).
+        let mut lingering: Vec<String> = Vec::new();
+        for pod in &evicted {
+            let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
+            loop {
+                let gone = match api.get_opt(&pod.name).await {
+                    Ok(None) => true,
+                    Ok(Some(p)) => p.metadata.uid != pod.uid,
+                    Err(_) => false,
+                };
+                if gone {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    lingering.push(pod.key());
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+        let summary = tally.summary(node);
+        if tally.blocked.is_empty() && tally.failed.is_empty() && lingering.is_empty() {
+            return Ok(StepOutput {
+                summary: format!("drained {summary}"),
+                lines,
+            });
+        }
+        let mut why = Vec::new();
+        for (pod, reason) in &tally.blocked {
+            why.push(format!("{pod} still blocked: {reason}"));
+        }
+        for (pod, reason) in &tally.failed {
+            why.push(format!("{pod} failed: {reason}"));
+        }
+        if !lingering.is_empty() {
+            why.push(format!(
+                "evicted but still terminating: {}",
+                lingering.join(", ")
+            ));
+        }
+        Err(eyre!(
+            "drain of {node} incomplete after {} s — {summary}. {}. The node stays cordoned; \
+             retry once the budget allows a disruption (scale the workload up, or wait for its \
+             pods to be Ready elsewhere)",
+            timeout.as_secs(),
+            why.join("; ")
+        ))
+    }
+}
+
+/// The Eviction body kubectl sends (built by hand: kube-rs's `evict` names the options
+/// `delete_options`, which the API server ignores).
+pub fn eviction_body(namespace: &str, name: &str, grace: Option<i64>) -> serde_json::Value {
+    let delete_options = match grace {
+        Some(g) => json!({"gracePeriodSeconds": g}),
+        None => json!({}),
+    };
+    json!({
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": name, "namespace": namespace},
+        "deleteOptions": delete_options,
+    })
+}
+
+async fn evict(client: &kube::Client, pod: &PodFacts, grace: Option<i64>) -> Evicted {
+    let path = format!(
+        "/api/v1/namespaces/{}/pods/{}/eviction",
+        pod.namespace, pod.name
+    );
+    let body = match serde_json::to_vec(&eviction_body(&pod.namespace, &pod.name, grace)) {
+        Ok(b) => b,
+        Err(e) => return Evicted::Failed(e.to_string()),
+    };
+    let request = match http::Request::post(&path)
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .header(http::header::ACCEPT, "application/json")
+        .body(body)
+    {
+        Ok(r) => r,
+        Err(e) => return Evicted::Failed(e.to_string()),
+    };
+    match client.request_text(request).await {
+        Ok(_) => Evicted::Yes,
+        Err(kube::Error::Api(status)) if status.code == 404 => Evicted::Gone,
+        Err(kube::Error::Api(status)) if status.code == 429 => {
+            let causes: Vec<String> = status
+                .details
+                .iter()
+                .flat_map(|d| d.causes.iter())
+                .map(|c| c.message.clone())
+                .filter(|m| !m.is_empty())
+                .collect();
+            Evicted::Blocked(if causes.is_empty() {
+                status.message.clone()
+            } else {
+                causes.join("; ")
+            })
+        }
+        Err(kube::Error::Api(status)) => {
+            Evicted::Failed(format!("HTTP {}: {}", status.code, status.message))
+        }
+        Err(e) => Evicted::Failed(e.to_string()),
+    }
+}
+
+/// "PodDisruptionBudget ns/name (…the API server's words…)": the budget named from the
+/// 429's causes (`The disruption budget NAME needs …`), else from the budgets that
+/// select the pod.
+fn name_the_budget(why: String, pod: &PodFacts, pdbs: &[PdbFacts]) -> String {
+    let from_cause = why
+        .split("The disruption budget ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .map(str::to_string);
+    let name = from_cause.or_else(|| pdbs.iter().find(|b| b.selects(pod)).map(|b| b.name.clone()));
+    match name {
+        Some(n) => format!(
+            "PodDisruptionBudget {}/{n} allows no disruption (429: {why})",
+            pod.namespace
+        ),
+        None => format!("a PodDisruptionBudget allows no disruption (429: {why})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_eviction_body_uses_delete_options_in_camel_case() {
+        let body = eviction_body("shop", "web-1", Some(30));
+        assert_eq!(body["deleteOptions"]["gracePeriodSeconds"], 30);
+        assert!(body.get("delete_options").is_none());
+        assert_eq!(body["metadata"]["namespace"], "shop");
+        assert_eq!(eviction_body("a", "b", None)["deleteOptions"], json!({}));
+    }
+}
