@@ -124,7 +124,7 @@ fn other_panes_say_where_the_runbooks_are() {
     let mut s = state_with(Some(observation(Scenario::Healthy)));
     key(&mut s, "r");
     assert!(s.runbook.is_none());
-    assert!(screen(&s, 100, 30).contains("open the etcd pane"));
+    assert!(screen(&s, 120, 30).contains("open a pane that has them"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

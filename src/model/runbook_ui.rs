@@ -87,7 +87,10 @@ pub fn open_menu(state: &mut State) {
         super::Screen::Pane(pane) if !menu_for(pane).is_empty() => {
             state.runbook = Some(RunbookScreen::Menu { pane, selected: 0 })
         }
-        _ => state.notice("runbooks: none on this pane; open the etcd pane (e) and press r".into()),
+        _ => state.notice(
+            "runbooks: open a pane that has them (etcd e, LB a, control plane p, GPU u, Ceph, Velero, Rollouts) and press r"
+                .into(),
+        ),
     }
 }
 

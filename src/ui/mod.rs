@@ -173,10 +173,9 @@ fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragrap
     hint(Action::Quit, "quit");
     hint(Action::Open, "open");
     hint(Action::PaneEtcd, "etcd");
-    if matches!(
-        state.screen,
-        Screen::Pane(PaneId::Etcd | PaneId::Rollouts | PaneId::Velero)
-    ) {
+    if let Screen::Pane(pane) = state.screen
+        && !crate::model::runbook_ui::menu_for(pane).is_empty()
+    {
         hint(Action::Runbooks, "runbooks");
     }
     hint(Action::PaneLb, "LB");
