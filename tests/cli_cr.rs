@@ -231,3 +231,94 @@ fn advisory_in_status_then_abort_and_shift_from_the_command_line() {
     assert!(out.contains(r#"/status/phase = "Completed""#), "{out}");
     assert!(out.contains("done: 1 step(s)"), "{out}");
 }
+
+/// peers.md: read-only must not be bypassable by any action. Every guided action of the
+/// command line, with its confirmation given, is refused under `--read-only` by the
+/// engine: a non-zero exit, the reason said, one `refused` audit record each, and
+/// nothing written to the cluster (its resourceVersion does not move), no snapshot file.
+#[test]
+fn read_only_refuses_every_action_and_changes_nothing() {
+    let lab = LabProcess::start(&["--etcd", "sim"]);
+    let resource_version = || {
+        let out = Command::new("kubectl")
+            .args(["get", "nodes", "-o", "jsonpath={.metadata.resourceVersion}"])
+            .env("KUBECONFIG", &lab.vars["KUBECONFIG"])
+            .output()
+            .expect("kubectl runs (scripts/deps.sh installs it)");
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = resource_version();
+    let snapshot = lab.dir.path().join("read-only.db");
+    let snapshot_arg = snapshot.display().to_string();
+    let actions: Vec<Vec<&str>> = vec![
+        vec!["etcd", "snapshot", "save", &snapshot_arg],
+        vec!["etcd", "move-leader", "--to", "etcd-b"],
+        vec!["etcd", "defrag"],
+        vec!["etcd", "recover-nospace"],
+        vec!["rollout", "abort", "shop/checkout"],
+        vec!["rollout", "retry", "shop/checkout"],
+        vec!["rollout", "promote", "shop/checkout"],
+        vec!["rollout", "promote", "--full", "shop/checkout"],
+        vec!["rollout", "undo", "shop/checkout"],
+        vec!["velero", "backup", "--from-schedule", "daily-backup"],
+        vec![
+            "velero",
+            "restore",
+            "--from-backup",
+            "daily-backup-20261127020000",
+        ],
+        vec!["traffic", "shift", "shop/checkout-global", "--to", "0/100"],
+        vec!["lb", "drain", "127.0.0.1"],
+        vec!["node", "cordon", "worker-a-00000"],
+        vec!["node", "drain", "worker-a-00000"],
+        vec!["node", "uncordon", "worker-a-00000"],
+        vec!["zone", "evacuate", "eu-west-1a"],
+        vec!["install", "--apply"],
+    ];
+    let mut refused = 0;
+    for action in &actions {
+        let mut args = vec!["--read-only"];
+        args.extend(action.iter().copied());
+        args.extend(["--confirm", "default"]);
+        let out = Command::new(env!("CARGO_BIN_EXE_kha"))
+            .args(&args)
+            .envs(lab.vars.iter().filter(|(k, _)| k.starts_with("KHA_")))
+            .env("KUBECONFIG", &lab.vars["KUBECONFIG"])
+            .env("KHA_CONFIG_DIR", "/nonexistent-kha-test")
+            .env("KHA_STATE_DIR", lab.dir.path().join("state"))
+            .output()
+            .expect("run kha");
+        let said = text(&out);
+        assert!(
+            !out.status.success(),
+            "{action:?} ran under --read-only:\n{said}"
+        );
+        if said.contains("read-only: kha refuses every runbook") {
+            refused += 1;
+        } else {
+            eprintln!("{action:?} was refused before the engine:\n{said}");
+        }
+    }
+    assert!(
+        !snapshot.exists(),
+        "a snapshot was written under --read-only"
+    );
+    assert_eq!(
+        resource_version(),
+        before,
+        "the cluster changed under --read-only"
+    );
+    let audit = std::fs::read_to_string(lab.dir.path().join("state/audit.jsonl"))
+        .expect("refusals are audited");
+    let records = audit
+        .lines()
+        .filter(|l| l.contains("\"event\":\"refused\""))
+        .count();
+    assert_eq!(records, refused, "one refused record per refused action");
+    assert_eq!(
+        refused,
+        actions.len(),
+        "every action reaches the engine's read-only refusal"
+    );
+}
