@@ -1,5 +1,4 @@
-//! A private tmux server running the real binary at 80x24, for end-to-end tests (the
-//! same helper as tests/tui_tmux.rs, shared with the newer tmux tests).
+//! A private tmux server running the real binary at 80x24, for the end-to-end tests.
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
