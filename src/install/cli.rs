@@ -4,7 +4,6 @@
 //! resumes at the component that did not finish, from any jump host.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -254,19 +253,7 @@ impl Progressing<'_> {
 
 impl Operator for Progressing<'_> {
     fn ask(&mut self, prompt: &str) -> String {
-        if let Some(answer) = &self.preset {
-            println!("{prompt} {answer} (--confirm)");
-            return answer.clone();
-        }
-        if !std::io::stdin().is_terminal() {
-            println!("{prompt} (no terminal to ask: pass --confirm)");
-            return String::new();
-        }
-        print!("{prompt} ");
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        line.trim().to_string()
+        crate::runbook::cli::ask_on_terminal(self.preset.as_deref(), prompt)
     }
 
     fn decide(&mut self, _: usize, _: &str, _: bool) -> Decision {

@@ -309,21 +309,27 @@ struct Terminal {
     preset: Option<String>,
 }
 
+/// The answer to a confirmation prompt: `preset` (`--confirm`), else a line typed on
+/// the terminal; with no terminal to ask, an empty answer (which confirms nothing).
+pub(crate) fn ask_on_terminal(preset: Option<&str>, prompt: &str) -> String {
+    if let Some(answer) = preset {
+        println!("{prompt} {answer} (--confirm)");
+        return answer.to_string();
+    }
+    if !std::io::stdin().is_terminal() {
+        println!("{prompt} (no terminal to ask: pass --confirm)");
+        return String::new();
+    }
+    print!("{prompt} ");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    let _ = std::io::stdin().lock().read_line(&mut line);
+    line.trim().to_string()
+}
+
 impl Operator for Terminal {
     fn ask(&mut self, prompt: &str) -> String {
-        if let Some(answer) = &self.preset {
-            println!("{prompt} {answer} (--confirm)");
-            return answer.clone();
-        }
-        if !std::io::stdin().is_terminal() {
-            println!("{prompt} (no terminal to ask: pass --confirm)");
-            return String::new();
-        }
-        print!("{prompt} ");
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        let _ = std::io::stdin().lock().read_line(&mut line);
-        line.trim().to_string()
+        ask_on_terminal(self.preset.as_deref(), prompt)
     }
 
     fn decide(&mut self, _step: usize, _error: &str, skippable: bool) -> Decision {
