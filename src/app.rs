@@ -134,6 +134,18 @@ impl Cockpit<'_> {
                                 r.decide(d);
                             }
                         }
+                        Effect::ReadForPlan { ticket, request } => match &self.runbooks {
+                            Some(runner) => runner.read_for_plan(ticket, *request),
+                            None => {
+                                update(
+                                    &mut state,
+                                    Msg::RunbookOptions {
+                                        ticket,
+                                        result: Err("runbooks cannot run here".into()),
+                                    },
+                                );
+                            }
+                        },
                         Effect::StartRunbook {
                             runbook,
                             answer,

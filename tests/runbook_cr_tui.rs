@@ -1,7 +1,9 @@
 //! The Rollouts and Velero panes' runbook menus in the cockpit, fed by the real kube
 //! source from the lab: `r` lists the pane's runbooks, Enter plans the entry for the
 //! selected row; the advisory's key opens the abort of the advised rollout; `y` hands
-//! the confirmed plan to the runner with what was on screen.
+//! the confirmed plan to the runner with what was on screen. A restore asks which
+//! namespaces first; a traffic shift and a zone evacuation read what the cockpit does
+//! not watch (HTTPRoutes, every pod) through the runner, then preview the answer.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -19,6 +21,7 @@ use tokio::sync::mpsc;
 struct Fed {
     state: State,
     rx: mpsc::Receiver<Msg>,
+    config: KubeSourceConfig,
     _server: KubeApiServer,
     _dir: tempfile::TempDir,
     _source: tokio::task::JoinHandle<()>,
@@ -54,23 +57,26 @@ async fn fed() -> Fed {
     let mut state = State::new("lab", pane, SystemTime::now());
     state.kube = kha::model::kube::KubeState::new(true, config.stale_after);
     let (tx, rx) = mpsc::channel(256);
-    let source = tokio::spawn(kha::sources::kube::run(config, tx));
+    let source = tokio::spawn(kha::sources::kube::run(config.clone(), tx));
     let mut f = Fed {
         state,
         rx,
+        config,
         _server: server,
         _dir: dir,
         _source: source,
     };
     let listed = |s: &State| {
-        [
-            CustomKind::Rollout,
-            CustomKind::RolloutReplicaSet,
-            CustomKind::VeleroBackup,
-            CustomKind::VeleroSchedule,
-        ]
-        .iter()
-        .all(|k| s.kube.feeds.get(k).is_some_and(|f| f.updated_at.is_some()))
+        s.kube.nodes.updated_at.is_some()
+            && s.kube.control_plane_pods.updated_at.is_some()
+            && [
+                CustomKind::Rollout,
+                CustomKind::RolloutReplicaSet,
+                CustomKind::VeleroBackup,
+                CustomKind::VeleroSchedule,
+            ]
+            .iter()
+            .all(|k| s.kube.feeds.get(k).is_some_and(|f| f.updated_at.is_some()))
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while !listed(&f.state) {
@@ -91,12 +97,53 @@ fn preview(state: &State) -> &kha::runbook::Runbook {
     }
 }
 
-fn pick(state: &mut State, entry: usize) {
+/// Opens the pane's menu and Enter on `entry`; what Enter asked for.
+fn pick(state: &mut State, entry: usize) -> Vec<Effect> {
     update(state, Msg::Action(Action::Runbooks));
     for _ in 0..entry {
         update(state, Msg::Action(Action::Down));
     }
-    update(state, Msg::Action(Action::Open));
+    update(state, Msg::Action(Action::Open))
+}
+
+fn typed(state: &mut State, text: &str) {
+    for c in text.chars() {
+        let key = if c == ' ' {
+            "space".into()
+        } else {
+            c.to_string()
+        };
+        update(state, Msg::Key { key, action: None });
+    }
+}
+
+/// The read a menu entry asked for, done by a real runner on its own thread; its
+/// answer is fed back as the cockpit's loop would.
+async fn read_through_runner(f: &mut Fed, effects: Vec<Effect>) {
+    let [Effect::ReadForPlan { ticket, request }] = effects.as_slice() else {
+        panic!("expected one read, got {effects:?}");
+    };
+    assert!(
+        matches!(f.state.runbook, Some(RunbookScreen::Loading { ticket: t, .. }) if t == *ticket),
+        "{:?}",
+        f.state.runbook
+    );
+    let (tx, mut rx) = mpsc::channel(8);
+    let dir = tempfile::tempdir().unwrap();
+    let mut runner = kha::runbook::tui::RunbookRunner::new(
+        Default::default(),
+        dir.path().to_path_buf(),
+        false,
+        tx,
+    );
+    runner.kube = Some(f.config.clone());
+    runner.read_for_plan(*ticket, (**request).clone());
+    let answer = tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .expect("the read answers")
+        .expect("a message");
+    assert!(matches!(answer, Msg::RunbookOptions { .. }), "{answer:?}");
+    update(&mut f.state, answer);
 }
 
 fn canary(rate: f64) -> Msg {
@@ -218,7 +265,14 @@ async fn the_velero_menu_backs_up_from_the_selected_backups_schedule_and_restore
     );
     update(s, Msg::Action(Action::Back));
 
-    pick(s, 1);
+    // The restore asks which namespaces, naming the ones the backup holds.
+    assert!(pick(s, 1).is_empty());
+    let Some(RunbookScreen::Input { hint, .. }) = &s.runbook else {
+        panic!("the restore asks for namespaces: {:?}", s.runbook);
+    };
+    assert!(hint.contains("holds"), "{hint}");
+    // Nothing typed: every namespace in the backup.
+    update(s, Msg::Action(Action::Open));
     let restore = preview(s).clone();
     assert_eq!(restore.id, "velero.restore");
     let Operation::KubeCreate { body, .. } = &restore.steps[0].operation else {
@@ -227,4 +281,124 @@ async fn the_velero_menu_backs_up_from_the_selected_backups_schedule_and_restore
     let body: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(body["spec"]["includedNamespaces"], serde_json::json!(["*"]));
     assert!(body["spec"]["backupName"].is_string());
+    update(s, Msg::Action(Action::Back));
+
+    // Not a namespace name: said, and the line stays to be mended.
+    pick(s, 1);
+    typed(s, "Shop_1");
+    update(s, Msg::Action(Action::Open));
+    assert!(
+        matches!(&s.runbook, Some(RunbookScreen::Input { text, .. }) if text == "Shop_1"),
+        "{:?}",
+        s.runbook
+    );
+    assert!(
+        s.notices
+            .iter()
+            .any(|n| n.text.contains("\"Shop_1\" is not a namespace name")),
+        "{:?}",
+        s.notices
+    );
+    for _ in 0..6 {
+        update(
+            s,
+            Msg::Key {
+                key: "backspace".into(),
+                action: None,
+            },
+        );
+    }
+    typed(s, "shop, search");
+    update(s, Msg::Action(Action::Open));
+    let some = preview(s).clone();
+    assert_eq!(
+        some.title.split(" from ").next(),
+        Some("Restore shop, search")
+    );
+    let Operation::KubeCreate { body, .. } = &some.steps[0].operation else {
+        panic!("a create");
+    };
+    let body: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(
+        body["spec"]["includedNamespaces"],
+        serde_json::json!(["shop", "search"])
+    );
+}
+
+#[tokio::test]
+async fn a_traffic_shift_reads_the_httproutes_and_offers_one_shift_per_backend() {
+    let mut f = fed().await;
+    f.state.screen = Screen::Pane(PaneId::Rollouts);
+    let effects = pick(&mut f.state, kha::model::runbook_cr_ui::SHIFT_TRAFFIC);
+    read_through_runner(&mut f, effects).await;
+    let Some(RunbookScreen::Choose { options, .. }) = &f.state.runbook else {
+        panic!("a list to choose from: {:?}", f.state.runbook);
+    };
+    let labels: Vec<&str> = options.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert!(
+        labels[1].starts_with("shop/checkout-global: all traffic to "),
+        "{labels:?}"
+    );
+    update(&mut f.state, Msg::Action(Action::Down));
+    update(&mut f.state, Msg::Action(Action::Open));
+    let shift = preview(&f.state).clone();
+    assert_eq!(shift.id, "traffic.shift");
+    assert!(shift.unmet().is_empty(), "{:?}", shift.unmet());
+    assert!(
+        shift.title.ends_with("from 70/30 to 0/100"),
+        "{}",
+        shift.title
+    );
+}
+
+#[tokio::test]
+async fn a_zone_evacuation_reads_every_pod_then_previews_the_capacity_check() {
+    let mut f = fed().await;
+    f.state.screen = Screen::Pane(PaneId::ControlPlane);
+    let effects = pick(&mut f.state, kha::model::failover_menu::EVACUATE_ZONE);
+    let Some(Effect::ReadForPlan { request, .. }) = effects.first() else {
+        panic!("{effects:?}");
+    };
+    let kha::runbook::tui_plan::PlanRequest::ZoneEvacuation { zone, .. } = &**request else {
+        panic!("{request:?}");
+    };
+    let zone = zone.clone();
+    // While the read runs the overlay says so, and Esc gives up on it: a late answer
+    // to a read given up is dropped.
+    update(&mut f.state, Msg::Action(Action::Back));
+    assert!(f.state.runbook.is_none());
+    let Some(Effect::ReadForPlan { ticket, .. }) = effects.first() else {
+        unreachable!()
+    };
+    update(
+        &mut f.state,
+        Msg::RunbookOptions {
+            ticket: *ticket,
+            result: Err("late".into()),
+        },
+    );
+    assert!(f.state.runbook.is_none());
+    assert!(!f.state.notices.iter().any(|n| n.text.contains("late")));
+
+    let effects = pick(&mut f.state, kha::model::failover_menu::EVACUATE_ZONE);
+    read_through_runner(&mut f, effects).await;
+    let rb = preview(&f.state).clone();
+    assert_eq!(rb.id, "zone.evacuate");
+    assert_eq!(rb.title, format!("Evacuate zone {zone}"));
+    let capacity = rb
+        .preconditions
+        .iter()
+        .find(|p| p.description.contains("CPU and memory"))
+        .expect("the capacity check");
+    assert!(
+        capacity.evidence.contains("needed by") && capacity.evidence.contains("free on"),
+        "weighed from the pods read: {}",
+        capacity.evidence
+    );
+    assert!(
+        !capacity.evidence.contains("not checked"),
+        "{}",
+        capacity.evidence
+    );
 }

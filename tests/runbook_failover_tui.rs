@@ -1,7 +1,7 @@
 //! The LB and control-plane panes' runbook menus: the selected backend's drain is
 //! previewed and started after `y`; draining the last serving backend shows the refusal
-//! in the preview and starts nothing; a zone evacuation from the cockpit sends the
-//! engineer to the CLI for the capacity check it cannot make from its watches.
+//! in the preview and starts nothing; the control-plane pane offers node runbooks and
+//! the zone evacuation (its read of every pod is tested in runbook_cr_tui.rs).
 
 mod common;
 

@@ -1,8 +1,9 @@
 //! The LB, control-plane and GPU-nodes panes' runbook menus: drain, enable or put in
 //! maintenance the selected apiserver backend; cordon, drain or uncordon the selected
-//! control-plane or GPU node, or evacuate a control-plane node's zone. Planned from what the cockpit watches: the LB
-//! observation, nodes and control-plane pods (it lists no other pods, so a drain lists
-//! them when it runs and a zone evacuation's capacity check sends to the CLI).
+//! control-plane or GPU node, or evacuate a control-plane node's zone. Planned from
+//! what the cockpit watches: the LB observation, nodes and control-plane pods. It lists
+//! no other pods, so a drain lists them when it runs, and a zone evacuation is planned
+//! after a one-off read of every pod (its capacity check needs them).
 
 use super::State;
 use crate::model::kube::{NodeInfo, PodInfo, Readiness};
@@ -10,7 +11,7 @@ use crate::runbook::Runbook;
 use crate::runbook::facts::{ClusterFacts, NodeFacts, PodFacts, Resources};
 use crate::runbook::lb::{self, BackendAction};
 use crate::runbook::node::{self, DrainOptions};
-use crate::runbook::zone;
+use crate::runbook::tui_plan::PlanRequest;
 
 /// The API-server LB pane's runbooks, in menu order.
 pub const LB_MENU: [&str; 3] = [
@@ -26,6 +27,9 @@ pub const CONTROL_PLANE_MENU: [&str; 4] = [
     "Uncordon the selected node",
     "Evacuate the selected node's zone",
 ];
+
+/// The control-plane menu's zone evacuation entry.
+pub const EVACUATE_ZONE: usize = 3;
 
 /// The GPU-nodes pane's runbooks, in menu order.
 pub const GPU_MENU: [&str; 3] = [
@@ -138,22 +142,31 @@ fn watched_facts(state: &State) -> ClusterFacts {
     }
 }
 
-/// The control-plane pane's entry `i`, for the selected node.
-pub fn plan_control_plane_entry(state: &State, i: usize) -> Result<Runbook, String> {
+/// The control-plane pane's selected row.
+fn selected_control_plane_row(
+    state: &State,
+) -> Result<super::control_plane::ControlPlaneRow, String> {
     let view = state.control_plane();
     let rows = super::control_plane::visible(&view.rows, &state.control_plane_view);
-    let row = rows
-        .get(state.control_plane_view.selected)
-        .ok_or("select a node first")?;
-    if i == 3 {
-        return Ok(zone::evacuate(
-            &state.cluster,
-            &watched_facts(state),
-            state.etcd.last.as_ref(),
-            &row.zone,
-            DrainOptions::default(),
-        ));
-    }
+    rows.get(state.control_plane_view.selected)
+        .map(|r| (*r).clone())
+        .ok_or_else(|| "select a node first".to_string())
+}
+
+/// The read behind evacuating the selected node's zone: every pod, weighed against the
+/// other zones with the etcd observation on screen.
+pub fn zone_request(state: &State) -> Result<PlanRequest, String> {
+    let row = selected_control_plane_row(state)?;
+    Ok(PlanRequest::ZoneEvacuation {
+        cluster: state.cluster.clone(),
+        zone: row.zone,
+        etcd: state.etcd.last.clone().map(Box::new),
+    })
+}
+
+/// The control-plane pane's node entry `i` (cordon, drain, uncordon), for the selected node.
+pub fn plan_control_plane_entry(state: &State, i: usize) -> Result<Runbook, String> {
+    let row = selected_control_plane_row(state)?;
     let name = row
         .node
         .as_deref()

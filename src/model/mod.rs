@@ -264,7 +264,7 @@ pub enum LabCommand {
 }
 
 /// Work `update` asks the run loop to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     Quit,
     Lab(LabCommand),
@@ -279,6 +279,12 @@ pub enum Effect {
     CancelRunbook,
     /// The engineer's answer to a failed step.
     RunbookDecision(crate::runbook::engine::Decision),
+    /// Read what a plan needs and the cockpit does not watch (every pod, the
+    /// HTTPRoutes); the plans come back as `Msg::RunbookOptions` with `ticket`.
+    ReadForPlan {
+        ticket: u64,
+        request: Box<crate::runbook::tui_plan::PlanRequest>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -320,6 +326,11 @@ pub enum Msg {
     RunbookProgress(String),
     /// The runbook ended: a summary, or why it stopped.
     RunbookFinished(Result<String, String>),
+    /// The runbooks planned from a `ReadForPlan`'s read, or why the read failed.
+    RunbookOptions {
+        ticket: u64,
+        result: Result<Vec<crate::runbook::tui_plan::PlanOption>, String>,
+    },
     /// A step failed: the run waits for retry, skip (when safe) or abort.
     RunbookAsk {
         step: usize,
@@ -358,6 +369,8 @@ pub struct State {
     pub help_open: bool,
     /// The runbook overlay (menu, preview, run), when open.
     pub runbook: Option<runbook_ui::RunbookScreen>,
+    /// The last read started for a plan (answers to older ones are dropped).
+    pub runbook_ticket: u64,
     /// Where snapshots taken from the cockpit go.
     pub snapshot_dir: std::path::PathBuf,
     pub home_selected: usize,
@@ -392,6 +405,7 @@ impl State {
             screen: Screen::Home,
             help_open: false,
             runbook: None,
+            runbook_ticket: 0,
             snapshot_dir: std::path::PathBuf::from("snapshots"),
             home_selected: 0,
             etcd,
@@ -632,6 +646,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             skippable,
         } => {
             runbook_ui::ask(state, step, error, skippable);
+            Vec::new()
+        }
+        Msg::RunbookOptions { ticket, result } => {
+            runbook_ui::options(state, ticket, result);
             Vec::new()
         }
         Msg::Key { key, action } => {

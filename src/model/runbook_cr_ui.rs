@@ -1,30 +1,39 @@
 //! The Rollouts and Velero panes' runbook menus: each entry planned from the selected
 //! row's object as the kube watch last saw it, and the abort advisory's one-key abort.
+//! Two entries need more first: a restore asks which namespaces, and a traffic shift
+//! reads the HTTPRoutes (no pane watches them) and offers one shift per backend.
 
 use kube::api::DynamicObject;
 use serde_json::Value;
 
 use super::custom::{backup_search_text, filter_matches, rollout_search_text};
 use super::kube::CustomKind;
-use super::runbook_ui::RunbookScreen;
+use super::runbook_ui::{InputPurpose, Next, RunbookScreen};
 use super::table_view::TableView;
 use super::{PaneId, Screen, State};
 use crate::runbook::{Runbook, rollouts, velero};
 
 /// The Rollouts pane's runbooks, in menu order.
-pub const ROLLOUTS_MENU: [&str; 5] = [
+pub const ROLLOUTS_MENU: [&str; 6] = [
     "Abort the selected rollout's update (traffic back to stable)",
     "Retry the selected rollout's aborted update",
     "Promote the selected rollout to its next step",
     "Promote the selected rollout fully (skips every step)",
     "Undo: the selected rollout back to its previous revision",
+    "Shift traffic between clusters (an HTTPRoute's backend weights)",
 ];
+
+/// The Rollouts menu's traffic shift entry.
+pub const SHIFT_TRAFFIC: usize = 5;
 
 /// The Velero pane's runbooks, in menu order.
 pub const VELERO_MENU: [&str; 2] = [
     "Back up now from the selected backup's schedule",
-    "Restore the selected backup (every namespace in it; `kha velero restore --namespaces` picks some)",
+    "Restore the selected backup (asks which namespaces)",
 ];
+
+/// The Velero menu's restore entry.
+pub const RESTORE: usize = 1;
 
 fn objects(state: &State, kind: CustomKind) -> &[DynamicObject] {
     state
@@ -98,9 +107,9 @@ fn rollout_entry(state: &State, i: usize) -> Result<Runbook, String> {
     })
 }
 
-fn velero_entry(state: &State, i: usize) -> Result<Runbook, String> {
+fn selected_backup(state: &State) -> Result<super::velero::BackupRow, String> {
     let rows = state.velero().backups;
-    let b = selected(
+    selected(
         rows,
         &state.velero_view,
         backup_search_text,
@@ -110,11 +119,77 @@ fn velero_entry(state: &State, i: usize) -> Result<Runbook, String> {
             |b| b.name.clone(),
         ],
     )
-    .ok_or("no backup selected")?;
-    let now = state
+    .ok_or_else(|| "no backup selected".to_string())
+}
+
+fn now_unix(state: &State) -> i64 {
+    state
         .now
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0))
+}
+
+/// The restore entry: asks which namespaces to restore from the selected backup,
+/// offering the ones the backup names (empty: every namespace in it).
+pub fn restore_input(state: &State) -> Result<Next, String> {
+    let b = selected_backup(state)?;
+    let backup = find(
+        objects(state, CustomKind::VeleroBackup),
+        &b.namespace,
+        &b.name,
+    )
+    .and_then(json_of)
+    .ok_or_else(|| format!("Backup {}/{} is not in the watch", b.namespace, b.name))?;
+    let named: Vec<&str> = backup
+        .pointer("/spec/includedNamespaces")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let hint = if named.is_empty() || named.contains(&"*") {
+        format!(
+            "backup {} holds every namespace; Enter with nothing typed restores them all",
+            b.name
+        )
+    } else {
+        format!(
+            "backup {} holds: {}; Enter with nothing typed restores them all",
+            b.name,
+            named.join(", ")
+        )
+    };
+    Ok(Next::Input {
+        prompt: format!("Namespaces to restore from {} (comma-separated)", b.name),
+        hint,
+        text: String::new(),
+        purpose: InputPurpose::VeleroRestore {
+            namespace: b.namespace,
+            name: b.name,
+        },
+    })
+}
+
+/// The restore of backup `namespace/name`, of the namespaces typed (`text`).
+pub fn plan_restore(
+    state: &State,
+    namespace: &str,
+    name: &str,
+    text: &str,
+) -> Result<Runbook, String> {
+    let namespaces = velero::parse_namespaces(text)?;
+    let backup = find(objects(state, CustomKind::VeleroBackup), namespace, name)
+        .and_then(json_of)
+        .ok_or_else(|| format!("Backup {namespace}/{name} is not in the watch any more"))?;
+    Ok(velero::restore(
+        &state.cluster,
+        &backup,
+        &namespaces,
+        now_unix(state),
+    ))
+}
+
+fn velero_entry(state: &State, i: usize) -> Result<Runbook, String> {
+    let b = selected_backup(state)?;
+    let now = now_unix(state);
     let cluster = state.cluster.as_str();
     match i {
         0 => {
@@ -131,16 +206,7 @@ fn velero_entry(state: &State, i: usize) -> Result<Runbook, String> {
             .ok_or_else(|| format!("Schedule {}/{schedule} is not in the watch", b.namespace))?;
             Ok(velero::backup_now(cluster, &s, now))
         }
-        _ => {
-            let backup = find(
-                objects(state, CustomKind::VeleroBackup),
-                &b.namespace,
-                &b.name,
-            )
-            .and_then(json_of)
-            .ok_or_else(|| format!("Backup {}/{} is not in the watch", b.namespace, b.name))?;
-            Ok(velero::restore(cluster, &backup, &[], now))
-        }
+        _ => plan_restore(state, &b.namespace, &b.name, ""),
     }
 }
 

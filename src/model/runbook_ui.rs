@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use super::{Effect, PaneId, State};
 use crate::runbook::engine::Decision;
+use crate::runbook::tui_plan::{PlanOption, PlanRequest};
 use crate::runbook::{Risk, Runbook, etcd, plan, restore};
 
 /// The etcd pane's runbooks, in menu order.
@@ -29,6 +30,47 @@ pub fn menu_for(pane: PaneId) -> &'static [&'static str] {
         PaneId::ControlPlane => &super::failover_menu::CONTROL_PLANE_MENU,
         PaneId::GpuNodes => &super::failover_menu::GPU_MENU,
         _ => &[],
+    }
+}
+
+/// What Enter on a menu entry leads to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Next {
+    /// The plan, from what the cockpit watches.
+    Preview(Runbook),
+    /// The plan needs a read the cockpit does not keep: made in the background.
+    Read(PlanRequest),
+    /// The plan needs a line from the engineer first.
+    Input {
+        prompt: String,
+        hint: String,
+        text: String,
+        purpose: InputPurpose,
+    },
+}
+
+/// What a typed line is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPurpose {
+    /// The namespaces to restore from Velero backup `namespace/name`.
+    VeleroRestore { namespace: String, name: String },
+}
+
+/// What entry `i` of `pane`'s menu leads to, from the latest state.
+fn next_for_entry(state: &State, pane: PaneId, i: usize) -> Result<Next, String> {
+    match pane {
+        PaneId::ControlPlane if i == super::failover_menu::EVACUATE_ZONE => {
+            super::failover_menu::zone_request(state).map(Next::Read)
+        }
+        PaneId::Rollouts if i == super::runbook_cr_ui::SHIFT_TRAFFIC => {
+            Ok(Next::Read(PlanRequest::TrafficShifts {
+                cluster: state.cluster.clone(),
+            }))
+        }
+        PaneId::Velero if i == super::runbook_cr_ui::RESTORE => {
+            super::runbook_cr_ui::restore_input(state)
+        }
+        _ => plan_entry(state, pane, i).map(Next::Preview),
     }
 }
 
@@ -61,6 +103,27 @@ pub enum RunbookScreen {
     Menu {
         pane: PaneId,
         selected: usize,
+    },
+    /// A read the plan needs is under way; its answer carries `ticket` (a late answer
+    /// to a read given up with Esc carries an older one and is dropped).
+    Loading {
+        what: String,
+        ticket: u64,
+        /// The title of the list, when the read gives several runbooks.
+        choose: String,
+    },
+    /// The read gave several runbooks: pick one to preview.
+    Choose {
+        title: String,
+        options: Vec<PlanOption>,
+        selected: usize,
+    },
+    /// A line the plan needs (e.g. which namespaces to restore).
+    Input {
+        prompt: String,
+        hint: String,
+        text: String,
+        purpose: InputPurpose,
     },
     Preview {
         runbook: Box<Runbook>,
@@ -205,12 +268,20 @@ fn step(
                 }),
                 Vec::new(),
             ),
-            "enter" => match plan_entry(state, pane, selected) {
-                Ok(runbook) => (
-                    Some(RunbookScreen::Preview {
-                        runbook: Box::new(runbook),
-                        scroll: 0,
-                        typed: String::new(),
+            "enter" => match next_for_entry(state, pane, selected) {
+                Ok(Next::Preview(runbook)) => preview(Box::new(runbook), 0, String::new()),
+                Ok(Next::Read(request)) => read(state, request),
+                Ok(Next::Input {
+                    prompt,
+                    hint,
+                    text,
+                    purpose,
+                }) => (
+                    Some(RunbookScreen::Input {
+                        prompt,
+                        hint,
+                        text,
+                        purpose,
                     }),
                     Vec::new(),
                 ),
@@ -221,6 +292,91 @@ fn step(
             },
             _ => (Some(RunbookScreen::Menu { pane, selected }), Vec::new()),
         },
+        RunbookScreen::Loading {
+            what,
+            ticket,
+            choose,
+        } => match key {
+            "esc" | "q" => {
+                state.notice("gave up waiting for the read; nothing was changed".into());
+                (None, Vec::new())
+            }
+            _ => (
+                Some(RunbookScreen::Loading {
+                    what,
+                    ticket,
+                    choose,
+                }),
+                Vec::new(),
+            ),
+        },
+        RunbookScreen::Choose {
+            title,
+            mut options,
+            selected,
+        } => match key {
+            "esc" | "q" => (None, Vec::new()),
+            "up" | "k" => (
+                Some(RunbookScreen::Choose {
+                    title,
+                    options,
+                    selected: selected.saturating_sub(1),
+                }),
+                Vec::new(),
+            ),
+            "down" | "j" => {
+                let selected = (selected + 1).min(options.len().saturating_sub(1));
+                (
+                    Some(RunbookScreen::Choose {
+                        title,
+                        options,
+                        selected,
+                    }),
+                    Vec::new(),
+                )
+            }
+            "enter" if selected < options.len() => {
+                let (_, runbook) = options.swap_remove(selected);
+                preview(runbook, 0, String::new())
+            }
+            _ => (
+                Some(RunbookScreen::Choose {
+                    title,
+                    options,
+                    selected,
+                }),
+                Vec::new(),
+            ),
+        },
+        RunbookScreen::Input {
+            prompt,
+            hint,
+            mut text,
+            purpose,
+        } => {
+            match key {
+                "esc" => return (None, Vec::new()),
+                "enter" => match planned_from_input(state, &purpose, &text) {
+                    Ok(runbook) => return preview(Box::new(runbook), 0, String::new()),
+                    Err(why) => state.notice(format!("runbook: {why}")),
+                },
+                "backspace" => {
+                    text.pop();
+                }
+                "space" => text.push(' '),
+                k if k.chars().count() == 1 => text.push_str(k),
+                _ => {}
+            }
+            (
+                Some(RunbookScreen::Input {
+                    prompt,
+                    hint,
+                    text,
+                    purpose,
+                }),
+                Vec::new(),
+            )
+        }
         RunbookScreen::Preview {
             runbook,
             scroll,
@@ -318,6 +474,70 @@ fn step(
             )
         }
     }
+}
+
+/// Starts the read `request` needs; the overlay waits for its answer.
+fn read(state: &mut State, request: PlanRequest) -> (Option<RunbookScreen>, Vec<Effect>) {
+    state.runbook_ticket += 1;
+    let ticket = state.runbook_ticket;
+    (
+        Some(RunbookScreen::Loading {
+            what: request.describe(),
+            ticket,
+            choose: request.choose_title(),
+        }),
+        vec![Effect::ReadForPlan {
+            ticket,
+            request: Box::new(request),
+        }],
+    )
+}
+
+/// The runbook a typed line completes.
+fn planned_from_input(
+    state: &State,
+    purpose: &InputPurpose,
+    text: &str,
+) -> Result<Runbook, String> {
+    match purpose {
+        InputPurpose::VeleroRestore { namespace, name } => {
+            super::runbook_cr_ui::plan_restore(state, namespace, name, text)
+        }
+    }
+}
+
+/// The answer of a read started from the overlay: one runbook opens its preview,
+/// several a list to choose from; an answer nobody waits for any more is dropped.
+pub fn options(state: &mut State, ticket: u64, result: Result<Vec<PlanOption>, String>) {
+    let title = match &state.runbook {
+        Some(RunbookScreen::Loading {
+            ticket: t, choose, ..
+        }) if *t == ticket => choose.clone(),
+        _ => return,
+    };
+    state.runbook = match result {
+        Err(why) => {
+            state.notice(format!("runbook: {why}"));
+            None
+        }
+        Ok(mut options) if options.len() == 1 => {
+            let (_, runbook) = options.remove(0);
+            Some(RunbookScreen::Preview {
+                runbook,
+                scroll: 0,
+                typed: String::new(),
+            })
+        }
+        Ok(options) if options.is_empty() => {
+            state.notice("runbook: nothing to plan".into());
+            None
+        }
+        Ok(options) => Some(RunbookScreen::Choose {
+            title,
+            options,
+            selected: 0,
+        }),
+    };
 }
 
 fn preview(

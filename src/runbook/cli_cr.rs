@@ -194,6 +194,8 @@ pub async fn velero(settings: &Settings, command: VeleroCommand) -> Result<i32> 
             namespace,
             run,
         } => {
+            let namespaces =
+                velero::parse_namespaces(&namespaces.join(",")).map_err(|e| eyre!(e))?;
             let b = read(
                 settings,
                 "Backup",

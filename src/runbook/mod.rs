@@ -20,6 +20,7 @@ pub mod restore;
 pub mod rollouts;
 pub mod traffic;
 pub mod tui;
+pub mod tui_plan;
 pub mod velero;
 pub mod zone;
 

@@ -187,6 +187,36 @@ impl RunbookRunner {
     }
 }
 
+impl RunbookRunner {
+    /// Reads what a plan needs on its own thread and runtime, like a run; the plans
+    /// arrive as `Msg::RunbookOptions` carrying `ticket`.
+    pub fn read_for_plan(&self, ticket: u64, request: super::tui_plan::PlanRequest) {
+        let tx = self.tx.clone();
+        let kube = self.kube.clone();
+        let answer = move |result| {
+            let _ = tx.try_send(Msg::RunbookOptions { ticket, result });
+        };
+        let started = std::thread::Builder::new()
+            .name("kha-plan-read".into())
+            .spawn(move || {
+                let result = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(super::tui_plan::options(kube.as_ref(), &request)),
+                    Err(e) => Err(format!("cannot read: {e}")),
+                };
+                answer(result);
+            });
+        if let Err(e) = started {
+            let _ = self.tx.try_send(Msg::RunbookOptions {
+                ticket,
+                result: Err(format!("cannot read: {e}")),
+            });
+        }
+    }
+}
+
 async fn run(
     runner: RunbookRunner,
     runbook: Runbook,

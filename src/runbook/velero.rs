@@ -168,6 +168,33 @@ pub fn restore_object(backup: &Value, name: &str, namespaces: &[String]) -> Valu
     })
 }
 
+/// Namespaces typed as `a, b c` (commas or spaces): each a DNS-1123 label, as
+/// Kubernetes names namespaces. Nothing typed: none named (every one in the backup).
+pub fn parse_namespaces(text: &str) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for ns in text
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
+        let label = ns.len() <= 63
+            && ns
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !ns.starts_with('-')
+            && !ns.ends_with('-');
+        if !label {
+            return Err(format!(
+                "{ns:?} is not a namespace name (lower-case letters, digits and '-', at most 63)"
+            ));
+        }
+        if !out.iter().any(|n| n == ns) {
+            out.push(ns.to_string());
+        }
+    }
+    Ok(out)
+}
+
 /// `kha velero restore --from-backup B [--namespaces a,b]`: a Restore named
 /// `B-<stamp>`, followed until it ends. Destructive: it writes into live namespaces.
 pub fn restore(cluster: &str, backup: &Value, namespaces: &[String], now_unix: i64) -> Runbook {
@@ -239,6 +266,19 @@ pub fn restore(cluster: &str, backup: &Value, namespaces: &[String], now_unix: i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn namespaces_are_typed_with_commas_or_spaces_and_checked() {
+        assert_eq!(parse_namespaces(""), Ok(vec![]));
+        assert_eq!(
+            parse_namespaces(" shop, search  shop,,ml-2 "),
+            Ok(vec!["shop".into(), "search".into(), "ml-2".into()])
+        );
+        for bad in ["Shop", "a_b", "-a", "a-", "x.y", &"a".repeat(64)] {
+            let err = parse_namespaces(bad).unwrap_err();
+            assert!(err.contains("is not a namespace name"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn a_backup_from_a_schedule_is_named_and_labelled_like_the_velero_cli() {

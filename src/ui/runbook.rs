@@ -26,36 +26,76 @@ fn risk_style(theme: &Theme, risk: Risk) -> Style {
     }
 }
 
+/// A list with the selected entry marked, scrolled so that it stays on screen.
+fn list_lines<'a>(
+    theme: &Theme,
+    entries: impl Iterator<Item = &'a str>,
+    selected: usize,
+) -> Vec<Line<'static>> {
+    entries
+        .enumerate()
+        .skip(selected.saturating_sub(LIST_ROWS_ABOVE))
+        .map(|(i, entry)| {
+            let (mark, style) = if i == selected {
+                (">", theme.focus)
+            } else {
+                (" ", theme.text)
+            };
+            Line::from(Span::styled(format!("{mark} {entry}"), style))
+        })
+        .collect()
+}
+
+/// How many entries above the selected one a long list keeps in view.
+const LIST_ROWS_ABOVE: usize = 6;
+
 impl Widget for RunbookOverlay<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         Clear.render(area, buf);
         let theme = self.theme;
         let (title, body, prompt): (String, Vec<Line>, Line) = match self.screen {
-            RunbookScreen::Menu { pane, selected } => {
-                let lines = menu_for(*pane)
-                    .iter()
-                    .enumerate()
-                    .map(|(i, entry)| {
-                        let style = if i == *selected {
-                            theme.focus
-                        } else {
-                            theme.text
-                        };
-                        Line::from(Span::styled(
-                            format!("{} {entry}", if i == *selected { ">" } else { " " }),
-                            style,
-                        ))
-                    })
-                    .collect();
-                (
-                    format!(" {} runbooks ", pane.title()),
-                    lines,
-                    Line::from(Span::styled(
-                        "Enter: preview the plan · Esc: close",
-                        theme.muted,
-                    )),
-                )
-            }
+            RunbookScreen::Menu { pane, selected } => (
+                format!(" {} runbooks ", pane.title()),
+                list_lines(theme, menu_for(*pane).iter().copied(), *selected),
+                Line::from(Span::styled(
+                    "Enter: preview the plan · Esc: close",
+                    theme.muted,
+                )),
+            ),
+            RunbookScreen::Loading { what, .. } => (
+                " reading ".into(),
+                vec![Line::from(Span::styled(what.clone(), theme.text))],
+                Line::from(Span::styled(
+                    "the plan opens when the read is done · Esc: give up",
+                    theme.warn,
+                )),
+            ),
+            RunbookScreen::Choose {
+                title,
+                options,
+                selected,
+            } => (
+                format!(" {title} "),
+                list_lines(theme, options.iter().map(|(l, _)| l.as_str()), *selected),
+                Line::from(Span::styled(
+                    "Enter: preview the plan · Esc: close",
+                    theme.muted,
+                )),
+            ),
+            RunbookScreen::Input {
+                prompt, hint, text, ..
+            } => (
+                format!(" {prompt} "),
+                vec![
+                    Line::from(Span::styled(format!("> {text}_"), theme.accent)),
+                    Line::default(),
+                    Line::from(Span::styled(hint.clone(), theme.muted)),
+                ],
+                Line::from(Span::styled(
+                    "Enter: preview the plan · Backspace: erase · Esc: close",
+                    theme.muted,
+                )),
+            ),
             RunbookScreen::Preview {
                 runbook,
                 scroll,
