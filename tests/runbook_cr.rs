@@ -231,22 +231,37 @@ async fn abort_retry_promote_and_full_promotion_send_what_the_argo_cli_sends() {
     assert_eq!(st(&promoted, "currentStepIndex"), 3, "on to the next pause");
     assert_eq!(promoted["spec"]["paused"], false);
 
-    // promote --full: promoteFull on the status subresource; the canary becomes stable.
-    lab.run(&rollouts::promote("lab", &promoted, true), "lab")
+    // promote --full of a rollout paused by hand (`kubectl argo rollouts pause`):
+    // promoteFull on the status subresource, then the unpause (argo-rollouts#4412);
+    // the canary becomes stable.
+    lab.store
+        .modify(
+            "argoproj.io/v1alpha1",
+            "Rollout",
+            Some("shop"),
+            "checkout",
+            |ro| ro["spec"]["paused"] = json!(true),
+        )
+        .unwrap();
+    lab.run(&rollouts::promote("lab", &lab.rollout(), true), "lab")
         .await
         .expect("promote --full");
     assert_eq!(
         lab.writes(),
-        vec![request(
-            "PATCH",
-            &format!("{ROLLOUT}/status"),
-            MERGE,
-            json!({"status": {"promoteFull": true}})
-        )]
+        vec![
+            request(
+                "PATCH",
+                &format!("{ROLLOUT}/status"),
+                MERGE,
+                json!({"status": {"promoteFull": true}})
+            ),
+            request("PATCH", ROLLOUT, MERGE, json!({"spec": {"paused": false}})),
+        ]
     );
     let healthy = lab.rollout();
     assert_eq!(st(&healthy, "phase"), "Healthy");
     assert_eq!(st(&healthy, "stableRS"), st(&healthy, "currentPodHash"));
+    assert_eq!(healthy["spec"]["paused"], false);
     lab.server.shutdown().await;
 }
 

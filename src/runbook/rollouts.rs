@@ -242,7 +242,9 @@ pub fn retry(cluster: &str, rollout: &Value) -> Runbook {
 }
 
 /// The spec, status and 404-fallback patches of `kubectl argo rollouts promote`
-/// (`getPatches`), in that order.
+/// (`getPatches`), in that order. `--full` also unpauses a manually paused rollout, as
+/// the plugin does since argo-rollouts#4412 (2025): `promoteFull` alone left a rollout
+/// paused with `kubectl argo rollouts pause` stuck at its last step.
 pub fn promote_patches(
     rollout: &Value,
     full: bool,
@@ -251,7 +253,15 @@ pub fn promote_patches(
     if full {
         let status = (ro.current_hash() != ro.stable_hash())
             .then(|| json!({"status": {"promoteFull": true}}));
-        return (None, status, None);
+        let spec = ro.spec_paused().then(|| json!({"spec": {"paused": false}}));
+        // Without the status subresource, one patch carries both.
+        let unified = match (&spec, &status) {
+            (Some(_), Some(_)) => {
+                Some(json!({"spec": {"paused": false}, "status": {"promoteFull": true}}))
+            }
+            _ => None,
+        };
+        return (spec, status, unified);
     }
     let mut unified = json!({"spec": {"paused": false}, "status": {"pauseConditions": null}});
     let spec = ro.spec_paused().then(|| json!({"spec": {"paused": false}}));
@@ -315,7 +325,7 @@ pub fn promote(cluster: &str, rollout: &Value, full: bool) -> Runbook {
         (
             format!("Fully promote Rollout {}", ro.who()),
             "rollout.promote-full",
-            "Skips every remaining step, pause and analysis: the new version takes all traffic and becomes stable. Use it only when the canary is known good.",
+            "Skips every remaining step, pause and analysis (and unpauses a rollout paused by hand): the new version takes all traffic and becomes stable. Use it only when the canary is known good.",
             Risk::Destructive,
             want,
             Duration::from_secs(600),
@@ -571,9 +581,20 @@ mod tests {
 
     #[test]
     fn full_promotion_only_when_an_update_is_in_progress() {
-        let (_, status, fallback) = promote_patches(&paused_at(3), true);
+        let (spec, status, fallback) = promote_patches(&paused_at(3), true);
         assert_eq!(status, Some(json!({"status": {"promoteFull": true}})));
+        assert_eq!(spec, None, "not paused by hand");
         assert_eq!(fallback, None);
+        // Paused by hand (`kubectl argo rollouts pause`): unpaused too.
+        let mut by_hand = paused_at(3);
+        by_hand["spec"]["paused"] = json!(true);
+        let (spec, status, fallback) = promote_patches(&by_hand, true);
+        assert_eq!(spec, Some(json!({"spec": {"paused": false}})));
+        assert_eq!(status, Some(json!({"status": {"promoteFull": true}})));
+        assert_eq!(
+            fallback,
+            Some(json!({"spec": {"paused": false}, "status": {"promoteFull": true}}))
+        );
         let mut done = paused_at(5);
         done["status"]["stableRS"] = json!("new");
         assert_eq!(promote_patches(&done, true), (None, None, None));
