@@ -9,11 +9,11 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::haproxy::free_port;
-use common::require_binary;
+use common::prometheus::{self as prom, RealPrometheus, labels, unix_now};
 use kha::model::finding::Health;
 use kha::model::kpi::{KpiDef, KpiObservation, KpiOverride, KpiReading, KpiResult, kpi_defs};
 use kha::model::status::KpiReport;
@@ -23,34 +23,10 @@ use kha::sources::prometheus::{KpiProber, PrometheusSourceConfig};
 const STEP: i64 = 15;
 const SPAN: i64 = 40 * 60;
 
-struct RealPrometheus {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl Drop for RealPrometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl RealPrometheus {
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Variant {
     Healthy,
     Breached,
-}
-
-fn labels(pairs: &[(&str, &str)]) -> String {
-    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-    format!("{{{}}}", inner.join(","))
 }
 
 /// A series' value at step k.
@@ -247,27 +223,10 @@ fn openmetrics(variant: Variant, end: i64) -> String {
     out
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn run(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Backfills the variant's fixtures and starts Prometheus on them; waits for `/-/ready`.
 async fn start_prometheus(variant: Variant) -> RealPrometheus {
     let prom = spawn_prometheus(variant, None);
-    wait_ready(&prom).await;
+    prom::wait_ready(&prom).await;
     prom
 }
 
@@ -288,90 +247,10 @@ fn tls_files() -> (String, String, String) {
 }
 
 /// Prometheus started (not yet ready) over the variant's backfilled blocks; with `tls`
-/// (cert, key PEM) it serves HTTPS through `--web.config.file`.
+/// (cert, key PEM) it serves HTTPS.
 fn spawn_prometheus(variant: Variant, tls: Option<(&str, &str)>) -> RealPrometheus {
-    let prometheus = require_binary("prometheus", "prometheus");
-    let promtool = require_binary("promtool", "prometheus");
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let fixtures = dir.path().join("fixtures.om");
     // End a few seconds ago so the last sample is inside every query's lookback.
-    std::fs::write(&fixtures, openmetrics(variant, unix_now() - 5)).unwrap();
-    run(
-        Command::new(&promtool)
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
-            .arg(&fixtures)
-            .arg(&data),
-        "promtool tsdb create-blocks-from openmetrics",
-    );
-    let config = dir.path().join("prometheus.yml");
-    std::fs::write(&config, "global:\n  scrape_interval: 1m\n").unwrap();
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let mut cmd = Command::new(&prometheus);
-    let scheme = match tls {
-        Some((cert, key)) => {
-            std::fs::write(dir.path().join("cert.pem"), cert).unwrap();
-            std::fs::write(dir.path().join("key.pem"), key).unwrap();
-            let web = dir.path().join("web.yml");
-            std::fs::write(
-                &web,
-                format!(
-                    "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
-                    dir.path().join("cert.pem").display(),
-                    dir.path().join("key.pem").display()
-                ),
-            )
-            .unwrap();
-            cmd.arg(format!("--web.config.file={}", web.display()));
-            "https"
-        }
-        None => "http",
-    };
-    let child = cmd
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", data.display()))
-        // Blocks are kept by age; 15 d (the default) would do, but say it.
-        .arg("--storage.tsdb.retention.time=30d")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start prometheus");
-    RealPrometheus {
-        child,
-        url: format!("{scheme}://127.0.0.1:{port}"),
-        dir,
-    }
-}
-
-async fn wait_ready(prom: &RealPrometheus) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if ready(&prom.url) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("prometheus did not become ready:\n{}", prom.log());
-}
-
-/// `GET /-/ready` answered 200 (plain HTTP/1.0 over a socket, no client needed).
-fn ready(url: &str) -> bool {
-    use std::io::{Read, Write};
-    let Some(addr) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let Ok(mut conn) = std::net::TcpStream::connect(addr) else {
-        return false;
-    };
-    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
-    if conn.write_all(b"GET /-/ready HTTP/1.0\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut answer = String::new();
-    let _ = conn.read_to_string(&mut answer);
-    answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200")
+    prom::spawn(&openmetrics(variant, unix_now() - 5), "", "", tls)
 }
 
 fn config(url: &str, kpis: Vec<KpiDef>) -> PrometheusSourceConfig {

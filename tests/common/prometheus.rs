@@ -49,6 +49,19 @@ fn run(cmd: &mut Command, what: &str) {
 /// and starts Prometheus with `extra_config` appended to its config (scrape jobs); waits
 /// for `/-/ready`. Rules are evaluated and targets scraped every second.
 pub async fn start(openmetrics: &str, rules: &str, extra_config: &str) -> RealPrometheus {
+    let prom = spawn(openmetrics, rules, extra_config, None);
+    wait_ready(&prom).await;
+    prom
+}
+
+/// As [`start`], without waiting for readiness; with `tls` (cert, key PEM) it serves
+/// HTTPS through `--web.config.file`.
+pub fn spawn(
+    openmetrics: &str,
+    rules: &str,
+    extra_config: &str,
+    tls: Option<(&str, &str)>,
+) -> RealPrometheus {
     let prometheus = require_binary("prometheus", "prometheus");
     let promtool = require_binary("promtool", "prometheus");
     let dir = tempfile::tempdir().unwrap();
@@ -79,7 +92,28 @@ pub async fn start(openmetrics: &str, rules: &str, extra_config: &str) -> RealPr
     std::fs::write(&config_path, config).unwrap();
     let port = free_port();
     let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-    let child = Command::new(&prometheus)
+    let mut cmd = Command::new(&prometheus);
+    let scheme = match tls {
+        Some((cert, key)) => {
+            let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+            std::fs::write(&cert_path, cert).unwrap();
+            std::fs::write(&key_path, key).unwrap();
+            let web = dir.path().join("web.yml");
+            std::fs::write(
+                &web,
+                format!(
+                    "tls_server_config:\n  cert_file: {}\n  key_file: {}\n",
+                    cert_path.display(),
+                    key_path.display()
+                ),
+            )
+            .unwrap();
+            cmd.arg(format!("--web.config.file={}", web.display()));
+            "https"
+        }
+        None => "http",
+    };
+    let child = cmd
         .arg(format!("--config.file={}", config_path.display()))
         .arg(format!("--storage.tsdb.path={}", data.display()))
         .arg("--storage.tsdb.retention.time=30d")
@@ -88,15 +122,19 @@ pub async fn start(openmetrics: &str, rules: &str, extra_config: &str) -> RealPr
         .stderr(log)
         .spawn()
         .expect("start prometheus");
-    let prom = RealPrometheus {
+    RealPrometheus {
         child,
-        url: format!("http://127.0.0.1:{port}"),
+        url: format!("{scheme}://127.0.0.1:{port}"),
         dir,
-    };
+    }
+}
+
+/// Waits for `/-/ready` (plain HTTP only; an HTTPS one is waited for by its client).
+pub async fn wait_ready(prom: &RealPrometheus) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if ready(&prom.url) {
-            return prom;
+            return;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
