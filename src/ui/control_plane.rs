@@ -23,22 +23,7 @@ pub struct ControlPlanePane<'a> {
 
 /// How fresh the control-plane data is (nodes and static pods together).
 pub fn freshness(state: &State) -> Freshness {
-    let k = &state.kube;
-    if !k.nodes.has_data() {
-        return Freshness::Connecting;
-    }
-    let down = [
-        k.nodes.down_for(state.now),
-        k.control_plane_pods.down_for(state.now),
-    ]
-    .into_iter()
-    .flatten()
-    .max();
-    match down {
-        Some(d) if d > k.stale_after => Freshness::Stale(d),
-        Some(d) => Freshness::Reconnecting(d),
-        None => Freshness::Live,
-    }
+    Freshness::of_watches(state, &[state.kube.control_plane_pods.down_for(state.now)])
 }
 
 /// "ok" / "down" / "-" for a static pod, with its health.

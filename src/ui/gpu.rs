@@ -24,19 +24,7 @@ pub struct GpuPane<'a> {
 
 /// How fresh the GPU data is (nodes and every GPU pod watch).
 pub fn freshness(state: &State) -> Freshness {
-    let k = &state.kube;
-    if !k.nodes.has_data() {
-        return Freshness::Connecting;
-    }
-    let down = [k.nodes.down_for(state.now), k.gpu_pods_down_for(state.now)]
-        .into_iter()
-        .flatten()
-        .max();
-    match down {
-        Some(d) if d > k.stale_after => Freshness::Stale(d),
-        Some(d) => Freshness::Reconnecting(d),
-        None => Freshness::Live,
-    }
+    Freshness::of_watches(state, &[state.kube.gpu_pods_down_for(state.now)])
 }
 
 impl Widget for GpuPane<'_> {

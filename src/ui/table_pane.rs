@@ -23,6 +23,24 @@ pub enum Freshness {
 }
 
 impl Freshness {
+    /// A pane fed by the nodes watch and the watches in `down`: connecting until the
+    /// nodes arrive, then judged by the longest outage among them.
+    pub fn of_watches(state: &crate::model::State, down: &[Option<Duration>]) -> Freshness {
+        let k = &state.kube;
+        if !k.nodes.has_data() {
+            return Freshness::Connecting;
+        }
+        let longest = std::iter::once(k.nodes.down_for(state.now))
+            .chain(down.iter().copied())
+            .flatten()
+            .max();
+        match longest {
+            Some(d) if d > k.stale_after => Freshness::Stale(d),
+            Some(d) => Freshness::Reconnecting(d),
+            None => Freshness::Live,
+        }
+    }
+
     pub fn text(&self) -> String {
         match self {
             Freshness::Connecting => "connecting…".into(),
