@@ -62,6 +62,17 @@ pub struct Cockpit<'a> {
     /// Runs confirmed runbooks (absent in tests that drive only the panes).
     pub runbooks: Option<crate::runbook::tui::RunbookRunner>,
     pub timings: Option<Timings>,
+    /// Where copies go: the terminal (OSC 52) in the real cockpit, nowhere in tests.
+    pub clipboard: Option<fn(&str) -> std::io::Result<()>>,
+}
+
+/// Sends `text` to the engineer's clipboard through their terminal (OSC 52), after the
+/// frame: the sequence has no visible output.
+pub fn osc52_to_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    out.write_all(crate::model::copy::osc52(text).as_bytes())?;
+    out.flush()
 }
 
 impl Cockpit<'_> {
@@ -119,6 +130,13 @@ impl Cockpit<'_> {
                 for effect in update(&mut state, msg) {
                     match effect {
                         Effect::Quit => return Ok(state),
+                        Effect::Copy(text) => {
+                            if let Some(copy) = self.clipboard
+                                && let Err(e) = copy(&text)
+                            {
+                                state.notice(format!("copy failed: {e}"));
+                            }
+                        }
                         Effect::Lab(cmd) => {
                             if let Some(lab) = &self.lab {
                                 let _ = lab.try_send(cmd);

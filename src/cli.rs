@@ -1161,6 +1161,7 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         lab: lab_tx,
         runbooks: Some(runner),
         timings: Timings::from_env(started),
+        clipboard: Some(crate::app::osc52_to_stdout),
     };
     let result = cockpit.run(&mut terminal, state, rx).await;
     ratatui::restore();

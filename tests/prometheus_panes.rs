@@ -484,6 +484,7 @@ async fn cockpit_stays_responsive_while_the_metrics_source_hangs() {
         lab: None,
         runbooks: None,
         timings: None,
+        clipboard: None,
     };
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     let source = tokio::spawn(kha::sources::prometheus_status::run(

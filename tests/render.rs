@@ -270,6 +270,35 @@ fn help_overlay_lists_the_active_keymap() {
     assert!(screen.contains("k up"), "vim keys listed:\n{screen}");
 }
 
+/// At 80x24 the help is longer than the screen: the last bindings are reached by
+/// scrolling, and scrolling keeps it open.
+#[test]
+fn help_scrolls_to_its_last_binding_at_80x24() {
+    let mut state = state_with(Some(observation(Scenario::Healthy)));
+    let km = Keymap::shipped("default").expect("default");
+    let screen = |state: &State| {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        terminal
+            .draw(|f| kha::ui::view(f, state, &theme("default"), &km))
+            .expect("draw");
+        text(terminal.backend().buffer())
+    };
+    update(&mut state, Msg::Action(Action::Help));
+    let top = screen(&state);
+    assert!(top.contains("Quit kha"), "{top}");
+    assert!(
+        !top.contains("GPUs at 95"),
+        "the last binding is below:\n{top}"
+    );
+    for _ in 0..4 {
+        update(&mut state, Msg::Action(Action::PageDown));
+    }
+    assert!(state.help_open);
+    let bottom = screen(&state);
+    assert!(bottom.contains("GPUs at 95"), "{bottom}");
+    assert!(!bottom.contains("Quit kha"), "{bottom}");
+}
+
 #[test]
 fn tiny_terminal_does_not_panic() {
     let state = etcd_screen(state_with(Some(observation(Scenario::Alarm))));
@@ -295,6 +324,7 @@ async fn run_loop_draws_observations_and_quits() {
         lab: None,
         runbooks: None,
         timings: None,
+        clipboard: None,
     };
     let (tx, rx) = tokio::sync::mpsc::channel(16);
     let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");

@@ -6,6 +6,7 @@ pub mod canary;
 pub mod catalogue;
 pub mod ceph;
 pub mod control_plane;
+pub mod copy;
 pub mod custom;
 pub mod etcd;
 pub mod failover_menu;
@@ -279,6 +280,8 @@ pub enum Effect {
     CancelRunbook,
     /// The engineer's answer to a failed step.
     RunbookDecision(crate::runbook::engine::Decision),
+    /// Put this text on the engineer's clipboard (OSC 52 to their terminal).
+    Copy(String),
     /// Read what a plan needs and the cockpit does not watch (every pod, the
     /// HTTPRoutes); the plans come back as `Msg::RunbookOptions` with `ticket`.
     ReadForPlan {
@@ -367,6 +370,8 @@ pub struct State {
     pub now: SystemTime,
     pub screen: Screen,
     pub help_open: bool,
+    /// How far the help is scrolled (it is longer than 80x24 holds).
+    pub help_scroll: u16,
     /// The runbook overlay (menu, preview, run), when open.
     pub runbook: Option<runbook_ui::RunbookScreen>,
     /// The last read started for a plan (answers to older ones are dropped).
@@ -404,6 +409,7 @@ impl State {
             now,
             screen: Screen::Home,
             help_open: false,
+            help_scroll: 0,
             runbook: None,
             runbook_ticket: 0,
             snapshot_dir: std::path::PathBuf::from("snapshots"),
@@ -626,9 +632,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.kube.configured = true;
             Vec::new()
         }
-        Msg::Key { key, .. } if state.runbook.is_some() && !state.help_open => {
+        Msg::Key { key, action } if state.runbook.is_some() && !state.help_open => {
             if key == "ctrl-c" {
                 return vec![Effect::Quit];
+            }
+            if action == Some(Action::Copy) {
+                return copy::copy(state);
             }
             runbook_ui::on_key(state, &key)
         }
@@ -685,8 +694,19 @@ const GRID_COLUMNS: usize = 3;
 
 fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
     if state.help_open && !matches!(action, Action::Quit) {
-        // Any key closes help; it never falls through to the pane behind it.
-        state.help_open = false;
+        // The arrows and pages scroll; any other key closes help, and never falls
+        // through to the pane behind it.
+        let most = u16::try_from(Action::ALL.len()).unwrap_or(u16::MAX);
+        match action {
+            Action::Up => state.help_scroll = state.help_scroll.saturating_sub(1),
+            Action::Down => state.help_scroll = (state.help_scroll + 1).min(most),
+            Action::PageUp => state.help_scroll = state.help_scroll.saturating_sub(10),
+            Action::PageDown => state.help_scroll = (state.help_scroll + 10).min(most),
+            _ => {
+                state.help_open = false;
+                state.help_scroll = 0;
+            }
+        }
         return Vec::new();
     }
     if state.runbook.is_some() {
@@ -696,6 +716,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
             Action::Up => "up",
             Action::Down => "down",
             Action::Open => "enter",
+            Action::Copy => return copy::copy(state),
             _ => return Vec::new(),
         };
         return runbook_ui::on_key(state, key);
@@ -705,6 +726,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Quit => return vec![Effect::Quit],
         Action::Runbooks => runbook_ui::open_menu(state),
         Action::AbortAdvised => runbook_ui::open_advised_abort(state),
+        Action::Copy => return copy::copy(state),
         // On the KPI pane `?` first shows the selected KPI's PromQL, then the help.
         Action::Help
             if state.screen == Screen::Pane(PaneId::Kpis)
@@ -931,6 +953,10 @@ mod tests {
         let mut s = state();
         update(&mut s, Msg::Action(Action::Help));
         assert!(s.help_open);
+        // The arrows scroll it and keep it open.
+        update(&mut s, Msg::Action(Action::PageDown));
+        update(&mut s, Msg::Action(Action::Up));
+        assert_eq!((s.help_open, s.help_scroll), (true, 9));
         assert!(update(&mut s, Msg::Action(Action::LabStopMember)).is_empty());
         assert!(!s.help_open);
         assert_eq!(

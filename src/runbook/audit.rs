@@ -126,9 +126,12 @@ pub fn os_user() -> String {
 
 /// Now as RFC 3339 UTC with milliseconds.
 pub fn now_rfc3339() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    rfc3339(SystemTime::now())
+}
+
+/// `at` as RFC 3339 UTC with milliseconds.
+pub fn rfc3339(at: SystemTime) -> String {
+    let d = at.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs() as i64;
     let (y, mo, day) = crate::lab::civil::civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);

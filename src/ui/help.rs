@@ -13,12 +13,17 @@ pub struct Help<'a> {
     pub keymap: &'a Keymap,
     pub theme: &'a Theme,
     pub notices: &'a [Notice],
+    /// Lines scrolled past (↑/↓, PgUp/PgDn).
+    pub scroll: u16,
 }
 
 impl Widget for Help<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         Clear.render(area, buf);
-        let title = format!(" help · keymap {} · any key closes ", self.keymap.name);
+        let title = format!(
+            " help · keymap {} · ↑/↓ PgUp/PgDn scroll · any other key closes ",
+            self.keymap.name
+        );
         let block = Block::default()
             .borders(Borders::ALL)
             .border_style(self.theme.focus)
@@ -44,9 +49,17 @@ impl Widget for Help<'_> {
                 lines.push(Line::from(Span::styled(n.text.clone(), self.theme.warn)));
             }
         }
+        // No further than the last line at the bottom (wrapped lines counted as the
+        // paragraph will wrap them, near enough for a scroll limit).
+        let inner = block.inner(area);
+        let width = usize::from(inner.width.max(1));
+        let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(width)).sum();
+        let last = rows.saturating_sub(usize::from(inner.height));
+        let scroll = self.scroll.min(u16::try_from(last).unwrap_or(u16::MAX));
         Paragraph::new(lines)
             .block(block)
             .wrap(Wrap { trim: true })
+            .scroll((scroll, 0))
             .render(area, buf);
     }
 }

@@ -65,6 +65,7 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
                 state,
                 screen,
                 theme,
+                copy_key: keymap.key_for(Action::Copy).map(str::to_string),
             },
             centered(
                 area,
@@ -79,6 +80,7 @@ pub fn view(frame: &mut Frame, state: &State, theme: &Theme, keymap: &Keymap) {
                 keymap,
                 theme,
                 notices: &state.notices,
+                scroll: state.help_scroll,
             },
             centered(frame.area(), 76, 26),
         );

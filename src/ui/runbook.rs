@@ -16,6 +16,8 @@ pub struct RunbookOverlay<'a> {
     pub state: &'a State,
     pub screen: &'a RunbookScreen,
     pub theme: &'a Theme,
+    /// The key that copies the plan or the run's output, as the keymap binds it.
+    pub copy_key: Option<String>,
 }
 
 fn risk_style(theme: &Theme, risk: Risk) -> Style {
@@ -44,6 +46,16 @@ fn list_lines<'a>(
             Line::from(Span::styled(format!("{mark} {entry}"), style))
         })
         .collect()
+}
+
+/// The prompt, then where the copy key is (the plan or the output to paste elsewhere).
+fn with_copy_hint<'a>(mut prompt: Line<'a>, key: Option<&str>, theme: &Theme) -> Line<'a> {
+    if let Some(k) = key {
+        prompt
+            .spans
+            .push(Span::styled(format!(" · {k}: copy"), theme.muted));
+    }
+    prompt
 }
 
 /// How many entries above the selected one a long list keeps in view.
@@ -135,6 +147,7 @@ impl Widget for RunbookOverlay<'_> {
                         Span::styled(format!(" {ask}"), theme.accent),
                     ])
                 };
+                let prompt = with_copy_hint(prompt, self.copy_key.as_deref(), theme);
                 let read_only = if self.state.read_only {
                     " · read-only: the engine will refuse"
                 } else {
@@ -196,7 +209,11 @@ impl Widget for RunbookOverlay<'_> {
                         theme.crit,
                     )),
                 };
-                (format!(" {title} "), body, prompt)
+                (
+                    format!(" {title} "),
+                    body,
+                    with_copy_hint(prompt, self.copy_key.as_deref(), theme),
+                )
             }
         };
         let block = Block::default()
