@@ -662,6 +662,59 @@ async fn real_prometheus_dcgm_ceph_and_velero_series() {
         state.findings()
     );
 
+    // With a CephCluster listed that still says HEALTH_OK, the OSD ceph-mgr reports
+    // down is the pane's own finding: its border, its tile and the banner warn, and
+    // the finding is counted once.
+    let cluster = kha::lab::world::objects(
+        &Topology::generate(&LabSpec::default()),
+        &LabSpec::default(),
+        &Faults::default(),
+        std::time::SystemTime::now(),
+    )
+    .into_iter()
+    .find(|o| o["kind"] == "CephCluster")
+    .expect("the lab's CephCluster");
+    assert_eq!(cluster["status"]["ceph"]["health"], "HEALTH_OK");
+    state.kube.apply(
+        common::T0,
+        KubeMsg::Custom(
+            kha::model::kube::CustomKind::CephCluster,
+            FeedChange::Reset(vec![serde_json::from_value(cluster).unwrap()]),
+        ),
+    );
+    assert!(state.custom_present(kha::model::PaneId::Ceph));
+    assert_eq!(state.ceph().health(), Health::Ok, "the CR alone");
+    assert_eq!(
+        state.custom_health(kha::model::PaneId::Ceph),
+        Health::Warn,
+        "with the metrics"
+    );
+    let osd_down = |f: &kha::model::finding::Finding| f.message.starts_with("1 of 3 OSDs down");
+    assert_eq!(
+        state.findings().iter().filter(|f| osd_down(f)).count(),
+        1,
+        "{:?}",
+        state.findings()
+    );
+    update(&mut state, Msg::Action(kha::model::Action::PaneHome));
+    state.screen = kha::model::Screen::Pane(kha::model::PaneId::Ceph);
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    terminal
+        .draw(|f| kha::ui::view(f, &state, &theme, &keymap))
+        .unwrap();
+    let buf = terminal.backend().buffer().clone();
+    assert_eq!(
+        common::fg_of(&buf, "WARN"),
+        theme.warn.fg.unwrap(),
+        "the Ceph pane's border says WARN:\n{}",
+        common::text(&buf)
+    );
+    assert!(
+        common::text(&buf).contains("OSDs down"),
+        "{}",
+        common::text(&buf)
+    );
+
     let (json, _) = kha_status(&p.url);
     assert_eq!(json["ceph"]["metrics"]["kind"], "read", "{json}");
     assert_eq!(json["ceph"]["metrics"]["value"]["osds_up"], 2);

@@ -124,12 +124,42 @@ impl State {
         if !self.custom_present(pane) {
             return Vec::new();
         }
-        match pane {
+        let mut findings = match pane {
             PaneId::Ceph => self.ceph().findings,
             PaneId::Velero => self.velero().findings,
             PaneId::Rollouts => self.rollouts().findings,
             _ => Vec::new(),
-        }
+        };
+        findings.extend(self.metric_findings(pane));
+        findings
+    }
+
+    /// What the exporters' metrics say about the Ceph or Velero pane (OSDs down or
+    /// out, the health word where no CR says it); the pane shows them with its own.
+    pub fn metric_findings(&self, pane: PaneId) -> Vec<Finding> {
+        let name = match pane {
+            PaneId::Ceph => super::ceph::PANE,
+            PaneId::Velero => super::velero::PANE,
+            _ => return Vec::new(),
+        };
+        self.exporters
+            .storage_findings(
+                present(&self.kube, PaneId::Ceph),
+                present(&self.kube, PaneId::Velero),
+            )
+            .into_iter()
+            .filter(|f| f.pane == name)
+            .collect()
+    }
+
+    /// Metric findings of the Ceph and Velero panes whose CRs are not listed (a pane
+    /// that is listed counts them in its own findings).
+    pub(super) fn metric_findings_without_pane(&self) -> Vec<Finding> {
+        [PaneId::Ceph, PaneId::Velero]
+            .into_iter()
+            .filter(|p| !self.custom_present(*p))
+            .flat_map(|p| self.metric_findings(p))
+            .collect()
     }
 
     /// Unknown until listed; stale good news is unknown, stale bad news stays bad.

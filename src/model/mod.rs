@@ -451,10 +451,7 @@ impl State {
         if self.metrics.configured {
             all.extend(self.metrics.findings());
         }
-        all.extend(self.exporters.storage_findings(
-            custom::present(&self.kube, PaneId::Ceph),
-            custom::present(&self.kube, PaneId::Velero),
-        ));
+        all.extend(self.metric_findings_without_pane());
         if self.kube.configured {
             all.extend(self.control_plane().findings);
             all.extend(self.gpu().findings);
@@ -478,10 +475,7 @@ impl State {
         if self.metrics.configured {
             health = health.max(self.metrics.health(self.now));
         }
-        health = health.max(finding::worst(&self.exporters.storage_findings(
-            custom::present(&self.kube, PaneId::Ceph),
-            custom::present(&self.kube, PaneId::Velero),
-        )));
+        health = health.max(finding::worst(&self.metric_findings_without_pane()));
         if self.kube.configured {
             health = health
                 .max(self.control_plane_health())

@@ -81,7 +81,8 @@ impl Widget for CustomPane<'_> {
         // The selected row's full detail, for the popup (Enter).
         let (detail, popup): (Vec<Line<'static>>, bool) = match pane {
             PaneId::Ceph => {
-                let view = state.ceph();
+                let mut view = state.ceph();
+                view.findings.extend(state.metric_findings(pane));
                 let c = cursor(&state.ceph_view);
                 ceph::CephPane {
                     view: &view,
@@ -98,7 +99,8 @@ impl Widget for CustomPane<'_> {
                 (detail, state.ceph_view.detail_open)
             }
             PaneId::Velero => {
-                let view = state.velero();
+                let mut view = state.velero();
+                view.findings.extend(state.metric_findings(pane));
                 let c = cursor(&state.velero_view);
                 velero::VeleroPane {
                     view: &view,
