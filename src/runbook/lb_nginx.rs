@@ -1,0 +1,310 @@
+//! The nginx side of the API-server LB runbooks: nginx has no runtime API for stream
+//! upstreams, so a backend is taken out by marking its `server` line `down` in the
+//! config file, checked with `nginx -t` and made live with a graceful reload.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use super::BackendAction;
+use crate::runbook::{Operation, Precondition, Risk, Runbook, Step, Verification};
+
+/// One `server` line of an nginx `upstream` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamServer {
+    pub upstream: String,
+    pub address: String,
+    pub down: bool,
+    /// 0-based line in the config.
+    pub line: usize,
+}
+
+/// The `server` lines of every `upstream` block (comments and other blocks ignored).
+pub fn upstream_servers(config: &str) -> Vec<UpstreamServer> {
+    let mut out = Vec::new();
+    let mut upstream: Option<String> = None;
+    let mut depth = 0usize;
+    for (i, raw) in config.lines().enumerate() {
+        let line = raw.split('#').next().unwrap_or("").trim();
+        let mut words = line.split_whitespace();
+        match words.next() {
+            Some("upstream") if upstream.is_none() => {
+                upstream = words.next().map(|w| w.trim_end_matches('{').to_string());
+                depth = 0;
+            }
+            Some("server") if upstream.is_some() && depth == 1 => {
+                if let Some(address) = words.next() {
+                    let address = address.trim_end_matches(';').to_string();
+                    let down = line
+                        .trim_end_matches(';')
+                        .split_whitespace()
+                        .any(|w| w == "down");
+                    out.push(UpstreamServer {
+                        upstream: upstream.clone().unwrap_or_default(),
+                        address,
+                        down,
+                        line: i,
+                    });
+                }
+            }
+            _ => {}
+        }
+        if upstream.is_some() {
+            depth += line.matches('{').count();
+            depth = depth.saturating_sub(line.matches('}').count());
+            if depth == 0 && line.contains('}') {
+                upstream = None;
+            }
+        }
+    }
+    out
+}
+
+/// The config with `address` marked `down` (or unmarked); an error when it is not
+/// exactly one upstream server or already in that state.
+pub fn mark_down(config: &str, address: &str, down: bool) -> Result<String, String> {
+    let servers = upstream_servers(config);
+    let found: Vec<&UpstreamServer> = servers.iter().filter(|s| s.address == address).collect();
+    let server = match found.as_slice() {
+        [one] => *one,
+        [] => {
+            let all: Vec<&str> = servers.iter().map(|s| s.address.as_str()).collect();
+            return Err(format!(
+                "no upstream server {address} in the nginx config (servers: {})",
+                all.join(", ")
+            ));
+        }
+        _ => {
+            return Err(format!(
+                "{address} is in several upstream blocks: edit by hand"
+            ));
+        }
+    };
+    if server.down == down {
+        return Err(format!(
+            "{address} is already {}",
+            if down {
+                "marked down"
+            } else {
+                "not marked down"
+            }
+        ));
+    }
+    let mut out = String::with_capacity(config.len() + 8);
+    for (i, line) in config.split_inclusive('\n').enumerate() {
+        if i != server.line {
+            out.push_str(line);
+            continue;
+        }
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let (code, comment) = match body.find('#') {
+            Some(at) => body.split_at(at),
+            None => (body, ""),
+        };
+        let edited = if down {
+            match code.rfind(';') {
+                Some(semi) => format!("{} down{}", &code[..semi], &code[semi..]),
+                None => format!("{code} down"),
+            }
+        } else {
+            code.replace(" down;", ";").replace(" down ", " ")
+        };
+        out.push_str(&edited);
+        out.push_str(comment);
+        out.push_str(newline);
+    }
+    Ok(out)
+}
+
+/// The changed lines of two versions with the same line count, as a unified-style diff.
+pub fn line_diff(path: &str, old: &str, new: &str) -> String {
+    let mut out = format!("--- {path}\n+++ {path} (kha)\n");
+    let (a, b): (Vec<&str>, Vec<&str>) = (old.lines().collect(), new.lines().collect());
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i), b.get(i));
+        if x != y {
+            let _ = writeln!(out, "@@ line {} @@", i + 1);
+            if let Some(x) = x {
+                let _ = writeln!(out, "-{x}");
+            }
+            if let Some(y) = y {
+                let _ = writeln!(out, "+{y}");
+            }
+        }
+    }
+    out
+}
+
+/// Where nginx runs and its upstream config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NginxTarget {
+    /// ssh host of the LB (`None`: this machine).
+    pub host: Option<String>,
+    pub config: String,
+}
+
+/// Marks `address` down (drain/maint) or back (ready) in nginx's upstream, checks the
+/// config with `nginx -t` and reloads, over ssh, argv only.
+pub fn nginx(
+    cluster: &str,
+    target: &NginxTarget,
+    config_text: &str,
+    address: &str,
+    action: BackendAction,
+) -> Result<Runbook, String> {
+    let down = action.takes_out();
+    let edited = mark_down(config_text, address, down)?;
+    let servers = upstream_servers(config_text);
+    let mine = servers
+        .iter()
+        .find(|s| s.address == address)
+        .map(|s| s.upstream.clone())
+        .unwrap_or_default();
+    let others: Vec<&UpstreamServer> = servers
+        .iter()
+        .filter(|s| s.upstream == mine && s.address != address && !s.down)
+        .collect();
+    let mut preconditions = Vec::new();
+    if down {
+        preconditions.push(Precondition {
+            description: "at least one other server of the upstream is not marked down".into(),
+            met: !others.is_empty(),
+            evidence: if others.is_empty() {
+                format!("none: {address} is the last server of upstream {mine}; marking it down takes the API down")
+            } else {
+                let list: Vec<&str> = others.iter().map(|s| s.address.as_str()).collect();
+                format!("upstream {mine}: {}", list.join(", "))
+            },
+        });
+    }
+    let path = target.config.clone();
+    let backup = format!("{path}.kha-bak");
+    let host = target.host.clone();
+    let where_ = host.as_deref().unwrap_or("this machine");
+    let diff = line_diff(&path, config_text, &edited);
+    let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let restore =
+        format!("restore the old config: cp -p {backup} {path}, then nginx -t and nginx -s reload");
+    let step =
+        |title: String, explanation: String, operation: Operation, on_failure: String| Step {
+            title,
+            explanation,
+            risk: Risk::Disruptive,
+            operation,
+            verification: Verification::None,
+            timeout: Duration::from_secs(30),
+            on_failure,
+            skippable: false,
+        };
+    let verb = if down { "down" } else { "back up" };
+    Ok(Runbook {
+        id: format!("lb.nginx.{}", action.word()),
+        title: format!("Mark API-server backend {address} {verb} in nginx"),
+        cluster: cluster.into(),
+        summary: format!(
+            "Edits upstream {mine} in {path} on {where_} ({}), checks the config and \
+             reloads nginx gracefully: workers finish their connections.",
+            if down { "server marked `down`" } else { "`down` removed" }
+        ),
+        preconditions,
+        steps: vec![
+            step(
+                format!("Back up {path}"),
+                format!("Copies the config to {backup}, to undo the edit."),
+                Operation::Argv {
+                    host: host.clone(),
+                    argv: argv(&["cp", "-p", &path, &backup]),
+                },
+                "check the path and that the ssh user may write next to it".into(),
+            ),
+            step(
+                format!("Write the edited upstream to {path}"),
+                format!("The change:\n\n```diff\n{diff}```"),
+                Operation::ArgvWithInput {
+                    host: host.clone(),
+                    argv: argv(&["tee", &path]),
+                    input: edited.clone(),
+                },
+                restore.clone(),
+            ),
+            step(
+                "Check the config (nginx -t)".into(),
+                "nginx parses the whole configuration; nothing is reloaded if it fails.".into(),
+                Operation::Argv {
+                    host: host.clone(),
+                    argv: argv(&["nginx", "-t"]),
+                },
+                restore.clone(),
+            ),
+            step(
+                "Reload nginx".into(),
+                "A graceful reload: new workers take the new upstream, old ones finish their connections.".into(),
+                Operation::Argv {
+                    host,
+                    argv: argv(&["nginx", "-s", "reload"]),
+                },
+                restore,
+            ),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONF: &str = "stream {\n    upstream kube_apiserver {\n        least_conn;\n        server 10.0.0.1:6443 max_fails=3 fail_timeout=30s;\n        server 10.0.0.2:6443 max_fails=3 fail_timeout=30s; # cp-b\n    }\n    server {\n        listen 6443;\n        proxy_pass kube_apiserver;\n    }\n}\n";
+
+    #[test]
+    fn marking_a_server_down_edits_only_its_line() {
+        let servers = upstream_servers(CONF);
+        assert_eq!(servers.len(), 2, "{servers:?}");
+        assert_eq!(servers[1].upstream, "kube_apiserver");
+        let edited = mark_down(CONF, "10.0.0.2:6443", true).unwrap();
+        assert!(
+            edited.contains("server 10.0.0.2:6443 max_fails=3 fail_timeout=30s down; # cp-b\n"),
+            "{edited}"
+        );
+        assert_eq!(edited.lines().count(), CONF.lines().count());
+        assert!(upstream_servers(&edited)[1].down);
+        assert_eq!(mark_down(&edited, "10.0.0.2:6443", false).unwrap(), CONF);
+        assert!(mark_down(&edited, "10.0.0.2:6443", true).is_err());
+        assert!(
+            mark_down(CONF, "10.0.0.9:6443", true)
+                .unwrap_err()
+                .contains("10.0.0.1:6443")
+        );
+        let diff = line_diff("/etc/nginx/nginx.conf", CONF, &edited);
+        assert!(
+            diff.contains("@@ line 5 @@\n-        server 10.0.0.2:6443"),
+            "{diff}"
+        );
+    }
+
+    #[test]
+    fn nginx_refuses_to_mark_the_last_server_down() {
+        let target = NginxTarget {
+            host: Some("lb-1".into()),
+            config: "/etc/nginx/nginx.conf".into(),
+        };
+        let edited = mark_down(CONF, "10.0.0.1:6443", true).unwrap();
+        let rb = nginx(
+            "prod",
+            &target,
+            &edited,
+            "10.0.0.2:6443",
+            BackendAction::Drain,
+        )
+        .unwrap();
+        assert_eq!(rb.unmet().len(), 1);
+        assert!(
+            rb.unmet()[0].evidence.contains("last server"),
+            "{:?}",
+            rb.unmet()
+        );
+        let rb = nginx("prod", &target, CONF, "10.0.0.2:6443", BackendAction::Drain).unwrap();
+        assert!(rb.unmet().is_empty());
+    }
+}
