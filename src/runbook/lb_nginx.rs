@@ -137,16 +137,49 @@ pub fn line_diff(path: &str, old: &str, new: &str) -> String {
     out
 }
 
-/// Where nginx runs and its upstream config file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where nginx runs, the file with the apiserver upstream, and how nginx is invoked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NginxTarget {
     /// ssh host of the LB (`None`: this machine).
     pub host: Option<String>,
+    /// The file with the upstream, the one edited.
     pub config: String,
+    /// The main config nginx runs with (`-c`). Needed whenever nginx was started with
+    /// `-c`, or the compiled-in default is not the file that includes `config`: without
+    /// it `nginx -t` checks, and `nginx -s reload` finds the pid file of, another config.
+    pub main_config: Option<String>,
+    /// nginx's prefix (`-p`), when it was started with one (relative paths resolve
+    /// against it).
+    pub prefix: Option<String>,
+    /// The nginx program (`None`: `nginx`, found on the PATH of the host).
+    pub bin: Option<String>,
+}
+
+impl NginxTarget {
+    /// `nginx [-p PREFIX] [-c MAIN] args…`: the same instance for every command.
+    pub fn command(&self, args: &[&str]) -> Vec<String> {
+        let mut argv = vec![self.bin.clone().unwrap_or_else(|| "nginx".into())];
+        if let Some(prefix) = &self.prefix {
+            argv.extend(["-p".into(), prefix.clone()]);
+        }
+        if let Some(main) = &self.main_config {
+            argv.extend(["-c".into(), main.clone()]);
+        }
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv
+    }
+}
+
+/// An argv as a reader would type it.
+fn shown(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| crate::runbook::exec::quote_for_display(a))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Marks `address` down (drain/maint) or back (ready) in nginx's upstream, checks the
-/// config with `nginx -t` and reloads, over ssh, argv only.
+/// config with `nginx -t` and reloads, with the target's `-p`/`-c`, over ssh, argv only.
 pub fn nginx(
     cluster: &str,
     target: &NginxTarget,
@@ -185,8 +218,13 @@ pub fn nginx(
     let where_ = host.as_deref().unwrap_or("this machine");
     let diff = line_diff(&path, config_text, &edited);
     let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let restore =
-        format!("restore the old config: cp -p {backup} {path}, then nginx -t and nginx -s reload");
+    let test = target.command(&["-t"]);
+    let reload = target.command(&["-s", "reload"]);
+    let restore = format!(
+        "restore the old config: cp -p {backup} {path}, then {} and {}",
+        shown(&test),
+        shown(&reload)
+    );
     let step =
         |title: String, explanation: String, operation: Operation, on_failure: String| Step {
             title,
@@ -204,9 +242,14 @@ pub fn nginx(
         title: format!("Mark API-server backend {address} {verb} in nginx"),
         cluster: cluster.into(),
         summary: format!(
-            "Edits upstream {mine} in {path} on {where_} ({}), checks the config and \
-             reloads nginx gracefully: workers finish their connections.",
-            if down { "server marked `down`" } else { "`down` removed" }
+            "Edits upstream {mine} in {path} on {where_} ({}), checks the whole \
+             configuration ({}) and reloads nginx gracefully: workers finish their \
+             connections.",
+            if down { "server marked `down`" } else { "`down` removed" },
+            match &target.main_config {
+                Some(main) => format!("main config {main}"),
+                None => "nginx's compiled-in main config".into(),
+            }
         ),
         preconditions,
         steps: vec![
@@ -234,7 +277,7 @@ pub fn nginx(
                 "nginx parses the whole configuration; nothing is reloaded if it fails.".into(),
                 Operation::Argv {
                     host: host.clone(),
-                    argv: argv(&["nginx", "-t"]),
+                    argv: test,
                 },
                 restore.clone(),
             ),
@@ -243,7 +286,7 @@ pub fn nginx(
                 "A graceful reload: new workers take the new upstream, old ones finish their connections.".into(),
                 Operation::Argv {
                     host,
-                    argv: argv(&["nginx", "-s", "reload"]),
+                    argv: reload,
                 },
                 restore,
             ),
@@ -288,6 +331,7 @@ mod tests {
         let target = NginxTarget {
             host: Some("lb-1".into()),
             config: "/etc/nginx/nginx.conf".into(),
+            ..Default::default()
         };
         let edited = mark_down(CONF, "10.0.0.1:6443", true).unwrap();
         let rb = nginx(
@@ -306,5 +350,68 @@ mod tests {
         );
         let rb = nginx("prod", &target, CONF, "10.0.0.2:6443", BackendAction::Drain).unwrap();
         assert!(rb.unmet().is_empty());
+    }
+
+    #[test]
+    fn nginx_runs_with_the_main_config_and_prefix_it_was_started_with() {
+        let plain = NginxTarget {
+            config: "/etc/nginx/nginx.conf".into(),
+            ..Default::default()
+        };
+        assert_eq!(plain.command(&["-t"]), ["nginx", "-t"]);
+        let rb = nginx("prod", &plain, CONF, "10.0.0.2:6443", BackendAction::Drain).unwrap();
+        let argv = |n: usize| match &rb.steps[n].operation {
+            Operation::Argv { argv, .. } => argv.clone(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(argv(2), ["nginx", "-t"]);
+        assert_eq!(argv(3), ["nginx", "-s", "reload"]);
+        assert!(
+            rb.summary.contains("nginx's compiled-in main config"),
+            "{}",
+            rb.summary
+        );
+
+        let included = NginxTarget {
+            host: Some("lb-1".into()),
+            config: "/etc/nginx/stream.d/apiserver.conf".into(),
+            main_config: Some("/etc/nginx/nginx.conf".into()),
+            prefix: Some("/srv/lb nginx/".into()),
+            bin: Some("/usr/sbin/nginx".into()),
+        };
+        let rb = nginx(
+            "prod",
+            &included,
+            CONF,
+            "10.0.0.2:6443",
+            BackendAction::Drain,
+        )
+        .unwrap();
+        let argv = |n: usize| match &rb.steps[n].operation {
+            Operation::Argv { argv, .. } => argv.clone(),
+            other => panic!("{other:?}"),
+        };
+        let global = [
+            "/usr/sbin/nginx",
+            "-p",
+            "/srv/lb nginx/",
+            "-c",
+            "/etc/nginx/nginx.conf",
+        ];
+        assert_eq!(argv(2), [&global[..], &["-t"]].concat());
+        assert_eq!(argv(3), [&global[..], &["-s", "reload"]].concat());
+        assert!(
+            rb.summary.contains("main config /etc/nginx/nginx.conf"),
+            "{}",
+            rb.summary
+        );
+        assert!(
+            rb.steps[3].on_failure.ends_with(
+                "then /usr/sbin/nginx -p '/srv/lb nginx/' -c /etc/nginx/nginx.conf -t and \
+                 /usr/sbin/nginx -p '/srv/lb nginx/' -c /etc/nginx/nginx.conf -s reload"
+            ),
+            "{}",
+            rb.steps[3].on_failure
+        );
     }
 }
