@@ -259,7 +259,7 @@ impl LiveExecutor {
             Err(eyre!(
                 "{program} failed ({}): {}",
                 out.status,
-                lines.last().cloned().unwrap_or_default()
+                why_it_failed(&out)
             ))
         }
     }
@@ -542,6 +542,20 @@ async fn verify_snapshot(exec: &LiveExecutor, path: &Path) -> Result<String> {
     ))
 }
 
+/// The last lines a failed program wrote to stderr (stdout when stderr is empty): the
+/// reason usually comes just before a summary line (`nginx: [emerg] …` before
+/// `nginx: configuration file … test failed`), so the last line alone is not enough.
+fn why_it_failed(out: &std::process::Output) -> String {
+    const LINES: usize = 5;
+    let text = if out.stderr.iter().all(u8::is_ascii_whitespace) {
+        String::from_utf8_lossy(&out.stdout)
+    } else {
+        String::from_utf8_lossy(&out.stderr)
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(LINES)..].join("; ")
+}
+
 /// `path` + `.part`: where a snapshot streams before it is renamed into place.
 pub fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -630,5 +644,31 @@ mod tests {
         );
         assert_eq!(quote_for_display("a b"), "'a b'");
         assert_eq!(quote_for_display("--name=etcd-a"), "--name=etcd-a");
+    }
+
+    #[test]
+    fn a_failure_says_the_reason_before_the_summary_line() {
+        use std::os::unix::process::ExitStatusExt;
+        let out = |stdout: &str, stderr: &str| std::process::Output {
+            status: std::process::ExitStatus::from_raw(1 << 8),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        };
+        let nginx = out(
+            "",
+            "nginx: [emerg] duplicate upstream \"kube_apiserver\" in /etc/nginx/stream.d/x:2\n\
+             nginx: configuration file /etc/nginx/nginx.conf test failed\n",
+        );
+        assert_eq!(
+            why_it_failed(&nginx),
+            "nginx: [emerg] duplicate upstream \"kube_apiserver\" in /etc/nginx/stream.d/x:2; \
+             nginx: configuration file /etc/nginx/nginx.conf test failed"
+        );
+        assert_eq!(why_it_failed(&out("only stdout\n", "\n")), "only stdout");
+        let many: String = (1..=8).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(
+            why_it_failed(&out("", &many)),
+            "line 4; line 5; line 6; line 7; line 8"
+        );
     }
 }
