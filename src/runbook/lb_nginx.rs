@@ -168,6 +168,17 @@ impl NginxTarget {
         argv.extend(args.iter().map(|a| a.to_string()));
         argv
     }
+
+    /// Where the upstream file is backed up: next to it, hidden (`.NAME.kha-bak`). A
+    /// wildcard include (`include stream.d/*;`, Debian's `sites-enabled/*`) loads every
+    /// file of the directory but hidden ones, and would load a visible backup as a
+    /// second copy of the upstream: `duplicate upstream`, and `nginx -t` fails.
+    pub fn backup(&self) -> String {
+        match self.config.rsplit_once('/') {
+            Some((dir, name)) => format!("{dir}/.{name}.kha-bak"),
+            None => format!(".{}.kha-bak", self.config),
+        }
+    }
 }
 
 /// An argv as a reader would type it.
@@ -213,7 +224,7 @@ pub fn nginx(
         });
     }
     let path = target.config.clone();
-    let backup = format!("{path}.kha-bak");
+    let backup = target.backup();
     let host = target.host.clone();
     let where_ = host.as_deref().unwrap_or("this machine");
     let diff = line_diff(&path, config_text, &edited);
@@ -255,7 +266,10 @@ pub fn nginx(
         steps: vec![
             step(
                 format!("Back up {path}"),
-                format!("Copies the config to {backup}, to undo the edit."),
+                format!(
+                    "Copies the file to {backup}, to undo the edit (hidden, so a wildcard \
+                     include does not load it too)."
+                ),
                 Operation::Argv {
                     host: host.clone(),
                     argv: argv(&["cp", "-p", &path, &backup]),
@@ -413,5 +427,44 @@ mod tests {
             "{}",
             rb.steps[3].on_failure
         );
+    }
+
+    #[test]
+    fn the_backup_is_hidden_from_wildcard_includes() {
+        let included = NginxTarget {
+            config: "/etc/nginx/stream.d/apiserver.conf".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            included.backup(),
+            "/etc/nginx/stream.d/.apiserver.conf.kha-bak"
+        );
+        let rb = nginx(
+            "prod",
+            &included,
+            CONF,
+            "10.0.0.2:6443",
+            BackendAction::Drain,
+        )
+        .unwrap();
+        assert_eq!(
+            rb.steps[0].operation,
+            Operation::Argv {
+                host: None,
+                argv: [
+                    "cp",
+                    "-p",
+                    "/etc/nginx/stream.d/apiserver.conf",
+                    "/etc/nginx/stream.d/.apiserver.conf.kha-bak"
+                ]
+                .map(String::from)
+                .to_vec(),
+            }
+        );
+        let relative = NginxTarget {
+            config: "lb.conf".into(),
+            ..Default::default()
+        };
+        assert_eq!(relative.backup(), ".lb.conf.kha-bak");
     }
 }
