@@ -37,8 +37,8 @@ pub struct LbArgs {
     /// The nginx host, reached over ssh (default: this machine).
     #[arg(long, requires = "nginx_config")]
     pub nginx_host: Option<String>,
-    /// The main config nginx runs with, passed as `-c` to `nginx -t` and
-    /// `nginx -s reload` (default: nginx's compiled-in one). Needed when --nginx-config is an
+    /// The main config nginx runs with, passed as `-c` to `nginx -t`, `nginx -s reload`
+    /// and the `nginx -T` check after it (default: nginx's compiled-in one). Needed when --nginx-config is an
     /// included file and nginx was started with `-c`.
     #[arg(long, requires = "nginx_config")]
     pub nginx_main_config: Option<PathBuf>,

@@ -228,22 +228,36 @@ impl LiveExecutor {
         })
     }
 
-    async fn run_argv(&self, host: Option<&str>, argv: &[String]) -> Result<StepOutput> {
+    /// Runs `argv` here or on `host` over ssh, to its end within `limit`: its program
+    /// (for messages) and whole output, whatever its exit status.
+    async fn run_to_end(
+        &self,
+        host: Option<&str>,
+        argv: &[String],
+        limit: Duration,
+    ) -> Result<(String, std::process::Output)> {
         let full = match host {
             None => argv.to_vec(),
             Some(h) => ssh_argv(&self.ssh, h, &self.ssh_control_dir, argv),
         };
         let (program, args) = full.split_first().ok_or_else(|| eyre!("empty command"))?;
         let out = tokio::time::timeout(
-            Duration::from_secs(600),
+            limit,
             tokio::process::Command::new(program)
                 .args(args)
                 .kill_on_drop(true)
                 .output(),
         )
         .await
-        .map_err(|_| eyre!("{program} did not finish within 600 s"))?
+        .map_err(|_| eyre!("{program} did not finish within {} s", limit.as_secs()))?
         .wrap_err_with(|| format!("cannot run {program}"))?;
+        Ok((program.clone(), out))
+    }
+
+    async fn run_argv(&self, host: Option<&str>, argv: &[String]) -> Result<StepOutput> {
+        let (program, out) = self
+            .run_to_end(host, argv, Duration::from_secs(600))
+            .await?;
         let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .chain(String::from_utf8_lossy(&out.stderr).lines())
@@ -502,7 +516,8 @@ impl Executor for LiveExecutor {
             }
             Verification::HaproxyServerIs { .. }
             | Verification::NodeSchedulable { .. }
-            | Verification::NodeDrained { .. } => self.verify_failover(check).await,
+            | Verification::NodeDrained { .. }
+            | Verification::NginxUpstreamIs { .. } => self.verify_failover(check).await,
         }
     }
 }

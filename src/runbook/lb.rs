@@ -14,7 +14,8 @@ use crate::model::lb::{LbBackendRow, LbObservation};
 #[path = "lb_nginx.rs"]
 mod nginx_upstream;
 pub use nginx_upstream::{
-    NginxTarget, UpstreamServer, line_diff, mark_down, nginx, upstream_servers,
+    NginxTarget, UpstreamServer, check_dump, dumped_files, line_diff, mark_down, nginx,
+    upstream_servers,
 };
 
 /// What to do with a backend.

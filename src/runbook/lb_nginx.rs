@@ -137,6 +137,75 @@ pub fn line_diff(path: &str, old: &str, new: &str) -> String {
     out
 }
 
+/// The files of an `nginx -T` dump, in order: each `# configuration file PATH:` header's
+/// path and the text after it, up to the next header.
+pub fn dumped_files(dump: &str) -> Vec<(&str, &str)> {
+    let mut files = Vec::new();
+    let mut current: Option<(&str, usize)> = None;
+    let mut at = 0;
+    for line in dump.split_inclusive('\n') {
+        let header = line
+            .trim_end()
+            .strip_prefix("# configuration file ")
+            .and_then(|rest| rest.strip_suffix(':'));
+        if let Some(path) = header {
+            if let Some((file, start)) = current.take() {
+                files.push((file, &dump[start..at]));
+            }
+            current = Some((path, at + line.len()));
+        }
+        at += line.len();
+    }
+    if let Some((file, start)) = current {
+        files.push((file, &dump[start..]));
+    }
+    files
+}
+
+/// Whether the configuration nginx loads (an `nginx -T` dump) has `file` with `address`
+/// of `upstream` marked `down` (or not): what it found, or what is wrong and what to do.
+pub fn check_dump(
+    dump: &str,
+    file: &str,
+    upstream: &str,
+    address: &str,
+    down: bool,
+) -> Result<String, String> {
+    let state = |down: bool| if down { "marked down" } else { "in rotation" };
+    let files = dumped_files(dump);
+    let Some((_, text)) = files.iter().find(|(path, _)| *path == file) else {
+        let loaded: Vec<&str> = files.iter().map(|(path, _)| *path).collect();
+        return Err(format!(
+            "`nginx -T` does not list {file}: the configuration nginx loads does not include \
+             it (it loads {}). Give the main config nginx runs with (--nginx-main-config), \
+             and --nginx-config as that config includes it",
+            if loaded.is_empty() {
+                "no file".to_string()
+            } else {
+                loaded.join(", ")
+            }
+        ));
+    };
+    let server = upstream_servers(text)
+        .into_iter()
+        .find(|s| s.upstream == upstream && s.address == address)
+        .ok_or_else(|| {
+            format!("{file}, as nginx loads it, has no server {address} in upstream {upstream}")
+        })?;
+    if server.down == down {
+        Ok(format!(
+            "nginx loads {file} with {address} of upstream {upstream} {}",
+            state(down)
+        ))
+    } else {
+        Err(format!(
+            "nginx loads {file} with {address} of upstream {upstream} {}, not {}",
+            state(server.down),
+            state(down)
+        ))
+    }
+}
+
 /// Where nginx runs, the file with the apiserver upstream, and how nginx is invoked.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NginxTarget {
@@ -236,6 +305,20 @@ pub fn nginx(
         shown(&test),
         shown(&reload)
     );
+    let dump = target.command(&["-T"]);
+    let loaded = Verification::NginxUpstreamIs {
+        host: host.clone(),
+        argv: dump.clone(),
+        file: path.clone(),
+        upstream: mine.clone(),
+        address: address.into(),
+        down,
+    };
+    let not_loaded = format!(
+        "if `{}` does not list {path}, this nginx runs with another main config: give it \
+         with --nginx-main-config (and --nginx-prefix) and run again; otherwise {restore}",
+        shown(&dump)
+    );
     let step =
         |title: String, explanation: String, operation: Operation, on_failure: String| Step {
             title,
@@ -256,7 +339,11 @@ pub fn nginx(
             "Edits upstream {mine} in {path} on {where_} ({}), checks the whole \
              configuration ({}) and reloads nginx gracefully: workers finish their \
              connections.",
-            if down { "server marked `down`" } else { "`down` removed" },
+            if down {
+                "server marked `down`"
+            } else {
+                "`down` removed"
+            },
             match &target.main_config {
                 Some(main) => format!("main config {main}"),
                 None => "nginx's compiled-in main config".into(),
@@ -295,15 +382,18 @@ pub fn nginx(
                 },
                 restore.clone(),
             ),
-            step(
-                "Reload nginx".into(),
-                "A graceful reload: new workers take the new upstream, old ones finish their connections.".into(),
-                Operation::Argv {
-                    host,
-                    argv: reload,
-                },
-                restore,
-            ),
+            Step {
+                verification: loaded,
+                ..step(
+                    "Reload nginx".into(),
+                    "A graceful reload: new workers take the new upstream, old ones finish \
+                     their connections. Then `nginx -T`, with the same main config, must list \
+                     the edited file among those this nginx loads, the server as intended."
+                        .into(),
+                    Operation::Argv { host, argv: reload },
+                    not_loaded,
+                )
+            },
         ],
     })
 }
@@ -466,5 +556,125 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(relative.backup(), ".lb.conf.kha-bak");
+    }
+
+    /// `nginx -T` of nginx 1.22 (Debian 12): a main config including stream.d/*.
+    const DUMP: &str = "# configuration file /etc/nginx/nginx.conf:\n\
+        load_module /usr/lib/nginx/modules/ngx_stream_module.so;\n\
+        events { worker_connections 64; }\n\
+        include /etc/nginx/stream.d/*;\n\
+        \n\
+        # configuration file /etc/nginx/stream.d/apiserver.conf:\n\
+        stream {\n    upstream kube_apiserver {\n        server 10.0.0.1:6443;\n        \
+        server 10.0.0.2:6443 down; # cp-b\n    }\n    server {\n        listen 6443;\n        \
+        proxy_pass kube_apiserver;\n    }\n}\n\n";
+
+    #[test]
+    fn the_dump_check_reads_the_upstream_as_nginx_loads_it() {
+        let files = dumped_files(DUMP);
+        let paths: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/nginx/nginx.conf",
+                "/etc/nginx/stream.d/apiserver.conf"
+            ]
+        );
+        assert!(files[0].1.ends_with("include /etc/nginx/stream.d/*;\n\n"));
+        assert!(files[1].1.starts_with("stream {\n"));
+        let file = "/etc/nginx/stream.d/apiserver.conf";
+        assert_eq!(
+            check_dump(DUMP, file, "kube_apiserver", "10.0.0.2:6443", true),
+            Ok(format!(
+                "nginx loads {file} with 10.0.0.2:6443 of upstream kube_apiserver marked down"
+            ))
+        );
+        assert_eq!(
+            check_dump(DUMP, file, "kube_apiserver", "10.0.0.1:6443", true),
+            Err(format!(
+                "nginx loads {file} with 10.0.0.1:6443 of upstream kube_apiserver in rotation, \
+                 not marked down"
+            ))
+        );
+        let other = check_dump(
+            DUMP,
+            "/etc/nginx/conf.d/apiserver.conf",
+            "kube_apiserver",
+            "10.0.0.2:6443",
+            true,
+        )
+        .unwrap_err();
+        assert!(
+            other.starts_with(
+                "`nginx -T` does not list /etc/nginx/conf.d/apiserver.conf: the configuration \
+                 nginx loads does not include it (it loads /etc/nginx/nginx.conf, \
+                 /etc/nginx/stream.d/apiserver.conf)"
+            ),
+            "{other}"
+        );
+        assert!(
+            check_dump(DUMP, file, "kube_apiserver", "10.0.0.3:6443", false)
+                .unwrap_err()
+                .contains("has no server 10.0.0.3:6443 in upstream kube_apiserver")
+        );
+        assert!(
+            check_dump("", file, "kube_apiserver", "10.0.0.2:6443", true)
+                .unwrap_err()
+                .contains("(it loads no file)")
+        );
+    }
+
+    #[test]
+    fn the_reload_is_checked_with_the_same_main_config() {
+        let included = NginxTarget {
+            host: Some("lb-1".into()),
+            config: "/etc/nginx/stream.d/apiserver.conf".into(),
+            main_config: Some("/etc/nginx/nginx.conf".into()),
+            ..Default::default()
+        };
+        let rb = nginx(
+            "prod",
+            &included,
+            CONF,
+            "10.0.0.2:6443",
+            BackendAction::Maint,
+        )
+        .unwrap();
+        assert_eq!(
+            rb.steps[3].verification,
+            Verification::NginxUpstreamIs {
+                host: Some("lb-1".into()),
+                argv: ["nginx", "-c", "/etc/nginx/nginx.conf", "-T"]
+                    .map(String::from)
+                    .to_vec(),
+                file: "/etc/nginx/stream.d/apiserver.conf".into(),
+                upstream: "kube_apiserver".into(),
+                address: "10.0.0.2:6443".into(),
+                down: true,
+            }
+        );
+        let json = serde_json::to_value(&rb.steps[3].verification).unwrap();
+        assert_eq!(json["kind"], "nginx_upstream_is");
+        assert_eq!(json["down"], true);
+        let drained = mark_down(CONF, "10.0.0.2:6443", true).unwrap();
+        let rb = nginx(
+            "prod",
+            &included,
+            &drained,
+            "10.0.0.2:6443",
+            BackendAction::Ready,
+        )
+        .unwrap();
+        assert!(matches!(
+            rb.steps[3].verification,
+            Verification::NginxUpstreamIs { down: false, .. }
+        ));
+        assert!(
+            rb.steps[3]
+                .on_failure
+                .starts_with("if `nginx -c /etc/nginx/nginx.conf -T` does not list"),
+            "{}",
+            rb.steps[3].on_failure
+        );
     }
 }
