@@ -269,6 +269,14 @@ fn read_only_refuses_every_action_and_changes_nothing() {
     assert!(backup.starts_with("daily-backup-"), "{backup}");
     let snapshot = lab.dir.path().join("read-only.db");
     let snapshot_arg = snapshot.display().to_string();
+    let nginx_upstream = lab.dir.path().join("apiserver.conf");
+    std::fs::write(
+        &nginx_upstream,
+        "stream {\n    upstream kube_apiserver {\n        server 127.0.0.1:6443;\n        \
+         server 127.0.0.2:6443;\n    }\n}\n",
+    )
+    .unwrap();
+    let nginx_upstream_arg = nginx_upstream.display().to_string();
     let actions: Vec<Vec<&str>> = vec![
         vec!["etcd", "snapshot", "save", &snapshot_arg],
         vec!["etcd", "move-leader", "--to", "etcd-b"],
@@ -283,6 +291,17 @@ fn read_only_refuses_every_action_and_changes_nothing() {
         vec!["velero", "restore", "--from-backup", &backup],
         vec!["traffic", "shift", "shop/checkout-global", "--to", "0/100"],
         vec!["lb", "drain", "127.0.0.1"],
+        vec![
+            "lb",
+            "drain",
+            "127.0.0.2:6443",
+            "--nginx-config",
+            &nginx_upstream_arg,
+            "--nginx-main-config",
+            "/etc/nginx/nginx.conf",
+            "--nginx-bin",
+            "/usr/sbin/nginx",
+        ],
         vec!["node", "cordon", "worker-a-00000"],
         vec!["node", "drain", "worker-a-00000"],
         vec!["node", "uncordon", "worker-a-00000"],
