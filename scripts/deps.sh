@@ -12,6 +12,10 @@
 #     kubectl                   (the lab's Kubernetes API is driven with the real kubectl)
 #     prometheus -> prometheus, promtool (KPI queries against a real Prometheus, backfilled)
 #     openssh-server -> sshd    (runbook steps over a real ssh connection on loopback)
+#     nginx, libnginx-mod-stream (the nginx LB runbook reloads a private nginx on loopback;
+#                               Debian builds the `stream` module apart, and plain `nginx`
+#                               lacks it. On a systemd host the package also starts the
+#                               system nginx on port 80; the tests never use that one)
 # protoc is NOT needed: scripts/protoc uses the vendored binary (see .cargo/config.toml).
 set -euo pipefail
 purpose=${1:-test}
@@ -26,6 +30,8 @@ if [ "$purpose" = test ]; then
   command -v kubectl >/dev/null 2>&1 || want+=(kubectl)
   { command -v prometheus && command -v promtool; } >/dev/null 2>&1 || want+=(prometheus)
   command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || want+=(openssh-server)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || want+=(nginx)
+  [ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || want+=(libnginx-mod-stream)
 fi
 if [ ${#want[@]} -gt 0 ]; then
   sudo=""

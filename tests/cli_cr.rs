@@ -249,8 +249,34 @@ fn read_only_refuses_every_action_and_changes_nothing() {
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let before = resource_version();
+    // The lab's backups are named after the last week's dates: take one it has today.
+    let backup = {
+        let out = Command::new("kubectl")
+            .args([
+                "get",
+                "backups.velero.io",
+                "-n",
+                "velero",
+                "-o",
+                "jsonpath={.items[0].metadata.name}",
+            ])
+            .env("KUBECONFIG", &lab.vars["KUBECONFIG"])
+            .output()
+            .expect("kubectl runs (scripts/deps.sh installs it)");
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(backup.starts_with("daily-backup-"), "{backup}");
     let snapshot = lab.dir.path().join("read-only.db");
     let snapshot_arg = snapshot.display().to_string();
+    let nginx_upstream = lab.dir.path().join("apiserver.conf");
+    std::fs::write(
+        &nginx_upstream,
+        "stream {\n    upstream kube_apiserver {\n        server 127.0.0.1:6443;\n        \
+         server 127.0.0.2:6443;\n    }\n}\n",
+    )
+    .unwrap();
+    let nginx_upstream_arg = nginx_upstream.display().to_string();
     let actions: Vec<Vec<&str>> = vec![
         vec!["etcd", "snapshot", "save", &snapshot_arg],
         vec!["etcd", "move-leader", "--to", "etcd-b"],
@@ -262,14 +288,20 @@ fn read_only_refuses_every_action_and_changes_nothing() {
         vec!["rollout", "promote", "--full", "shop/checkout"],
         vec!["rollout", "undo", "shop/checkout"],
         vec!["velero", "backup", "--from-schedule", "daily-backup"],
-        vec![
-            "velero",
-            "restore",
-            "--from-backup",
-            "daily-backup-20261127020000",
-        ],
+        vec!["velero", "restore", "--from-backup", &backup],
         vec!["traffic", "shift", "shop/checkout-global", "--to", "0/100"],
         vec!["lb", "drain", "127.0.0.1"],
+        vec![
+            "lb",
+            "drain",
+            "127.0.0.2:6443",
+            "--nginx-config",
+            &nginx_upstream_arg,
+            "--nginx-main-config",
+            "/etc/nginx/nginx.conf",
+            "--nginx-bin",
+            "/usr/sbin/nginx",
+        ],
         vec!["node", "cordon", "worker-a-00000"],
         vec!["node", "drain", "worker-a-00000"],
         vec!["node", "uncordon", "worker-a-00000"],

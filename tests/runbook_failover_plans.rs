@@ -360,6 +360,7 @@ fn lb_plans_for_haproxy_and_nginx() {
     let target = NginxTarget {
         host: Some("lb-1.example.net".into()),
         config: "/etc/nginx/nginx.conf".into(),
+        ..Default::default()
     };
     let rb = lb::nginx(
         "prod-eu",
@@ -377,4 +378,31 @@ fn lb_plans_for_haproxy_and_nginx() {
         "{md}"
     );
     golden("lb-nginx-drain.md", &md);
+
+    // The usual layout: the upstream in a file the main config includes, nginx started
+    // with `-c`; every nginx command carries the same `-c`.
+    let included = NginxTarget {
+        host: Some("lb-1.example.net".into()),
+        config: "/etc/nginx/stream.d/apiserver.conf".into(),
+        main_config: Some("/etc/nginx/nginx.conf".into()),
+        prefix: None,
+        bin: Some("/usr/sbin/nginx".into()),
+    };
+    let drained = lb::mark_down(conf, "10.0.0.2:6443", true).unwrap();
+    let rb = lb::nginx(
+        "prod-eu",
+        &included,
+        &drained,
+        "10.0.0.2:6443",
+        BackendAction::Ready,
+    )
+    .unwrap();
+    let md = plan::markdown(&rb);
+    assert!(
+        md.contains(
+            "`on lb-1.example.net over ssh: /usr/sbin/nginx -c /etc/nginx/nginx.conf -s reload`"
+        ),
+        "{md}"
+    );
+    golden("lb-nginx-ready-included.md", &md);
 }

@@ -37,6 +37,18 @@ pub struct LbArgs {
     /// The nginx host, reached over ssh (default: this machine).
     #[arg(long, requires = "nginx_config")]
     pub nginx_host: Option<String>,
+    /// The main config nginx runs with, passed as `-c` to `nginx -t`, `nginx -s reload`
+    /// and the `nginx -T` check after it (default: nginx's compiled-in one). Needed when --nginx-config is an
+    /// included file and nginx was started with `-c`.
+    #[arg(long, requires = "nginx_config")]
+    pub nginx_main_config: Option<PathBuf>,
+    /// nginx's prefix, passed as `-p`, when nginx was started with one.
+    #[arg(long, requires = "nginx_config")]
+    pub nginx_prefix: Option<PathBuf>,
+    /// The nginx program (default: `nginx` on the host's PATH, e.g. /usr/sbin/nginx
+    /// when that is not on the ssh user's PATH).
+    #[arg(long, requires = "nginx_config")]
+    pub nginx_bin: Option<String>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -111,6 +123,12 @@ pub async fn lb(settings: &Settings, command: LbCommand) -> Result<i32> {
         let target = NginxTarget {
             host: args.nginx_host.clone(),
             config: config.display().to_string(),
+            main_config: args
+                .nginx_main_config
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            prefix: args.nginx_prefix.as_ref().map(|p| p.display().to_string()),
+            bin: args.nginx_bin.clone(),
         };
         let text = read_config(&target, &settings.ssh_command).await?;
         let rb = lb::nginx(cluster, &target, &text, &args.backend, action).map_err(|e| eyre!(e))?;

@@ -228,22 +228,36 @@ impl LiveExecutor {
         })
     }
 
-    async fn run_argv(&self, host: Option<&str>, argv: &[String]) -> Result<StepOutput> {
+    /// Runs `argv` here or on `host` over ssh, to its end within `limit`: its program
+    /// (for messages) and whole output, whatever its exit status.
+    async fn run_to_end(
+        &self,
+        host: Option<&str>,
+        argv: &[String],
+        limit: Duration,
+    ) -> Result<(String, std::process::Output)> {
         let full = match host {
             None => argv.to_vec(),
             Some(h) => ssh_argv(&self.ssh, h, &self.ssh_control_dir, argv),
         };
         let (program, args) = full.split_first().ok_or_else(|| eyre!("empty command"))?;
         let out = tokio::time::timeout(
-            Duration::from_secs(600),
+            limit,
             tokio::process::Command::new(program)
                 .args(args)
                 .kill_on_drop(true)
                 .output(),
         )
         .await
-        .map_err(|_| eyre!("{program} did not finish within 600 s"))?
+        .map_err(|_| eyre!("{program} did not finish within {} s", limit.as_secs()))?
         .wrap_err_with(|| format!("cannot run {program}"))?;
+        Ok((program.clone(), out))
+    }
+
+    async fn run_argv(&self, host: Option<&str>, argv: &[String]) -> Result<StepOutput> {
+        let (program, out) = self
+            .run_to_end(host, argv, Duration::from_secs(600))
+            .await?;
         let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
             .lines()
             .chain(String::from_utf8_lossy(&out.stderr).lines())
@@ -259,7 +273,7 @@ impl LiveExecutor {
             Err(eyre!(
                 "{program} failed ({}): {}",
                 out.status,
-                lines.last().cloned().unwrap_or_default()
+                why_it_failed(&out)
             ))
         }
     }
@@ -502,7 +516,8 @@ impl Executor for LiveExecutor {
             }
             Verification::HaproxyServerIs { .. }
             | Verification::NodeSchedulable { .. }
-            | Verification::NodeDrained { .. } => self.verify_failover(check).await,
+            | Verification::NodeDrained { .. }
+            | Verification::NginxUpstreamIs { .. } => self.verify_failover(check).await,
         }
     }
 }
@@ -540,6 +555,20 @@ async fn verify_snapshot(exec: &LiveExecutor, path: &Path) -> Result<String> {
         "{tool} snapshot status: revision {}, {} keys, hash {}",
         status["revision"], status["totalKey"], status["hash"]
     ))
+}
+
+/// The last lines a failed program wrote to stderr (stdout when stderr is empty): the
+/// reason usually comes just before a summary line (`nginx: [emerg] …` before
+/// `nginx: configuration file … test failed`), so the last line alone is not enough.
+fn why_it_failed(out: &std::process::Output) -> String {
+    const LINES: usize = 5;
+    let text = if out.stderr.iter().all(u8::is_ascii_whitespace) {
+        String::from_utf8_lossy(&out.stdout)
+    } else {
+        String::from_utf8_lossy(&out.stderr)
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(LINES)..].join("; ")
 }
 
 /// `path` + `.part`: where a snapshot streams before it is renamed into place.
@@ -630,5 +659,31 @@ mod tests {
         );
         assert_eq!(quote_for_display("a b"), "'a b'");
         assert_eq!(quote_for_display("--name=etcd-a"), "--name=etcd-a");
+    }
+
+    #[test]
+    fn a_failure_says_the_reason_before_the_summary_line() {
+        use std::os::unix::process::ExitStatusExt;
+        let out = |stdout: &str, stderr: &str| std::process::Output {
+            status: std::process::ExitStatus::from_raw(1 << 8),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        };
+        let nginx = out(
+            "",
+            "nginx: [emerg] duplicate upstream \"kube_apiserver\" in /etc/nginx/stream.d/x:2\n\
+             nginx: configuration file /etc/nginx/nginx.conf test failed\n",
+        );
+        assert_eq!(
+            why_it_failed(&nginx),
+            "nginx: [emerg] duplicate upstream \"kube_apiserver\" in /etc/nginx/stream.d/x:2; \
+             nginx: configuration file /etc/nginx/nginx.conf test failed"
+        );
+        assert_eq!(why_it_failed(&out("only stdout\n", "\n")), "only stdout");
+        let many: String = (1..=8).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(
+            why_it_failed(&out("", &many)),
+            "line 4; line 5; line 6; line 7; line 8"
+        );
     }
 }

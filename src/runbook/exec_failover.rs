@@ -1,7 +1,7 @@
 //! The live executor's side of the LB, node and zone runbooks: HAProxy runtime-API
 //! commands and `show stat` checks with a direct `/readyz` probe, node drains through
-//! the `policy/v1` Eviction API (PDB-aware, with a summary), and argv with standard
-//! input (writing a file over ssh without a shell).
+//! the `policy/v1` Eviction API (PDB-aware, with a summary), argv with standard input
+//! (writing a file over ssh without a shell) and the `nginx -T` check of an upstream.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -14,8 +14,9 @@ use tokio::io::AsyncWriteExt;
 
 use super::{LiveExecutor, StepOutput, ssh_argv};
 use crate::model::lb::LbStatus;
+use crate::runbook::exec_cr::Settled;
 use crate::runbook::facts::{self, Disposition, PdbFacts, PodFacts};
-use crate::runbook::{Operation, Verification};
+use crate::runbook::{Operation, Verification, lb};
 use crate::sources::lb::{BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint, haproxy};
 
 /// What the API server said to one eviction.
@@ -182,6 +183,28 @@ impl LiveExecutor {
                         left.join(", ")
                     ))
                 }
+            }
+            Verification::NginxUpstreamIs {
+                host,
+                argv,
+                file,
+                upstream,
+                address,
+                down,
+            } => {
+                let (program, out) = self
+                    .run_to_end(host.as_deref(), argv, Duration::from_secs(30))
+                    .await?;
+                if !out.status.success() {
+                    return Err(eyre!(
+                        "{program} failed ({}): {}",
+                        out.status,
+                        super::why_it_failed(&out)
+                    ));
+                }
+                let dump = String::from_utf8_lossy(&out.stdout);
+                lb::check_dump(&dump, file, upstream, address, *down)
+                    .map_err(|why| Settled(why).into())
             }
             other => Err(eyre!("not an LB/node check: {}", other.describe())),
         }

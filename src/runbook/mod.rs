@@ -376,6 +376,18 @@ pub enum Verification {
     NodeSchedulable { node: String, schedulable: bool },
     /// The node is unschedulable and no pod a drain evicts is left on it.
     NodeDrained { node: String },
+    /// `argv` (`nginx -T` with the `-p`/`-c` of the running nginx, on this machine or on
+    /// `host` over ssh) dumps the configuration nginx loads, file by file: it lists
+    /// `file`, and there `address` of upstream `upstream` is marked `down` or not, as
+    /// `down` says. Fails for good when it does not: waiting will not change the files.
+    NginxUpstreamIs {
+        host: Option<String>,
+        argv: Vec<String>,
+        file: String,
+        upstream: String,
+        address: String,
+        down: bool,
+    },
 }
 
 impl Verification {
@@ -436,6 +448,25 @@ impl Verification {
                 "{node} is unschedulable and no evictable pod is left on it (mirror, DaemonSet \
                  and unmanaged pods stay)"
             ),
+            Verification::NginxUpstreamIs {
+                host,
+                argv,
+                file,
+                upstream,
+                address,
+                down,
+            } => {
+                let cmd = argv
+                    .iter()
+                    .map(|a| exec::quote_for_display(a))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let on = host.as_ref().map_or(String::new(), |h| format!(" on {h}"));
+                format!(
+                    "`{cmd}`{on} lists {file}, with {address} of upstream {upstream} {}",
+                    if *down { "marked down" } else { "in rotation" }
+                )
+            }
         }
     }
 }
