@@ -1138,7 +1138,12 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
         settings.read_only,
         tx.clone(),
     );
-    runner.kube_user = crate::runbook::cli::kube_user(&settings);
+    // The kubeconfig's name for now (no network before the first frame); each run asks
+    // the API server who it is.
+    runner.kube_user =
+        settings.kube.kubeconfig.as_ref().and_then(|k| {
+            crate::sources::kube::client::identity(k, settings.kube.context.as_deref())
+        });
     runner.kube = Some(settings.kube.clone());
     runner.ssh_command = settings.ssh_command.clone();
     if let Some(path) = demo_kubeconfig {

@@ -348,6 +348,15 @@ fn read_only_refuses_every_action_and_changes_nothing() {
         .filter(|l| l.contains("\"event\":\"refused\""))
         .count();
     assert_eq!(records, refused, "one refused record per refused action");
+    // Each names who the API server says ran it (`kubectl auth whoami`'s
+    // SelfSubjectReview), not only the kubeconfig's entry.
+    let confirmed = "\"kube_user\":\"kha-lab-admin [kubeadm:cluster-admins, system:authenticated] via kha-lab-admin@kha-lab\"";
+    for line in audit
+        .lines()
+        .filter(|l| l.contains("\"event\":\"refused\""))
+    {
+        assert!(line.contains(confirmed), "{line}");
+    }
     assert_eq!(
         refused,
         actions.len(),

@@ -107,6 +107,10 @@ fn zone_evacuation_traffic_shift_and_restore_are_planned_from_the_cockpit() {
     let audit = std::fs::read_to_string(state_dir.join("audit.jsonl")).expect("audit log");
     assert!(audit.contains("velero.restore"), "{audit}");
     assert!(audit.contains("\"finished\""), "{audit}");
+    assert!(
+        audit.contains("\"kube_user\":\"kha-lab-admin [kubeadm:cluster-admins"),
+        "the API server's word for who ran it:\n{audit}"
+    );
     t.keys("Escape");
     t.keys("q");
 }

@@ -171,7 +171,7 @@ async fn apply(settings: &Settings, args: &InstallArgs, plan: &InstallPlan) -> R
         preset: args.confirm.clone(),
         plan,
     };
-    let kube_user = crate::runbook::cli::kube_user(settings);
+    let kube_user = crate::runbook::cli::kube_user(settings).await;
     let result = if args.print_only {
         let mut engine = Engine {
             executor: PrintOnly,

@@ -204,12 +204,15 @@ pub fn seen(findings: &[crate::model::finding::Finding]) -> Vec<String> {
 }
 
 /// The kubeconfig identity, for audit records.
-pub fn kube_user(settings: &Settings) -> Option<String> {
-    settings
-        .kube
-        .kubeconfig
-        .as_ref()
-        .and_then(|k| crate::sources::kube::client::identity(k, settings.kube.context.as_deref()))
+pub async fn kube_user(settings: &Settings) -> Option<String> {
+    audit_identity(&settings.kube).await
+}
+
+/// Who the audit records as running a runbook, asked of the API server when it answers
+/// (see [`crate::sources::kube::client::audit_identity`]).
+pub async fn audit_identity(kube: &crate::sources::kube::KubeSourceConfig) -> Option<String> {
+    let source = kube.kubeconfig.as_ref()?;
+    crate::sources::kube::client::audit_identity(source, kube.context.as_deref()).await
 }
 
 pub(crate) async fn execute(
@@ -296,7 +299,7 @@ impl Run<'_> {
             audit: self.audit,
             read_only: self.settings.read_only,
             poll: Duration::from_millis(500),
-            kube_user: kube_user(self.settings),
+            kube_user: kube_user(self.settings).await,
             seen: self.seen,
         };
         engine.run(rb, operator, self.resume).await

@@ -242,7 +242,11 @@ async fn run(
                     audit: AuditLog::in_dir(&runner.state_dir),
                     read_only: runner.read_only,
                     poll: Duration::from_millis(500),
-                    kube_user: runner.kube_user.clone(),
+                    kube_user: match &runner.kube {
+                        Some(kube) => super::cli::audit_identity(kube).await,
+                        None => None,
+                    }
+                    .or_else(|| runner.kube_user.clone()),
                     seen,
                 };
                 let mut op = Cockpit {

@@ -85,6 +85,8 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
     }
     let mut obj = match kind.as_str() {
         "SelfSubjectAccessReview" => access_review(raw)?,
+        // No spec: who is asking is all it says.
+        "SelfSubjectReview" => json!({}),
         "Eviction" => eviction(raw)?,
         "DeleteOptions" => delete_options(raw)?,
         "Namespace" => namespace(raw)?,

@@ -115,6 +115,20 @@ pub fn access_review(config: &KubeApiConfig, review: &Value) -> Result<Value, Ap
     Ok(reply)
 }
 
+/// Answers a SelfSubjectReview (`kubectl auth whoami`): who the token authenticates
+/// as, with kubeadm's admin groups.
+pub fn self_review(config: &KubeApiConfig) -> Value {
+    json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "SelfSubjectReview",
+        "metadata": {"creationTimestamp": null},
+        "status": {"userInfo": {
+            "username": config.user,
+            "groups": ["kubeadm:cluster-admins", "system:authenticated"],
+        }},
+    })
+}
+
 fn review_invalid(message: &str) -> ApiError {
     ApiError::new(
         422,

@@ -263,6 +263,16 @@ const BUILTINS: &[Builtin] = &[
         false,
     ),
     builtin(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        false,
+        &[],
+        &[],
+        false,
+    ),
+    builtin(
         "apiextensions.k8s.io",
         "v1",
         "CustomResourceDefinition",
@@ -304,7 +314,10 @@ fn strings(items: &[&str]) -> Vec<String> {
 
 impl Builtin {
     fn info(&self) -> ResourceInfo {
-        let request_only = self.plural == "selfsubjectaccessreviews";
+        let request_only = matches!(
+            self.plural,
+            "selfsubjectaccessreviews" | "selfsubjectreviews"
+        );
         ResourceInfo {
             group: self.group.to_string(),
             versions: vec![self.version.to_string()],

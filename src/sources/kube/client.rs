@@ -41,6 +41,61 @@ pub fn identity(source: &KubeconfigSource, context: Option<&str>) -> Option<Stri
     Some(format!("{user}@{name}"))
 }
 
+/// How long the audit waits for the API server to say who we are before it records the
+/// kubeconfig's name instead (a runbook during an outage must not wait on it).
+pub const WHOAMI_WAIT: Duration = Duration::from_secs(3);
+
+/// Who the API server says the credentials are, as `kubectl auth whoami` asks (a
+/// SelfSubjectReview, GA since Kubernetes 1.28): `alice@example.com [sre, system:authenticated]`.
+pub async fn whoami(client: &kube::Client) -> Result<String> {
+    let body = serde_json::json!({
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "SelfSubjectReview",
+    });
+    let req = http::Request::post("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header(http::header::CONTENT_TYPE, "application/json")
+        .body(serde_json::to_vec(&body)?)
+        .map_err(|e| eyre!("SelfSubjectReview: {e}"))?;
+    let review: serde_json::Value = client
+        .request(req)
+        .await
+        .map_err(|e| eyre!("SelfSubjectReview: {e}"))?;
+    let info = &review["status"]["userInfo"];
+    let user = info["username"]
+        .as_str()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| eyre!("SelfSubjectReview: the answer names no user"))?;
+    let groups: Vec<&str> = info["groups"]
+        .as_array()
+        .map(|g| g.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    Ok(if groups.is_empty() {
+        user.to_string()
+    } else {
+        format!("{user} [{}]", groups.join(", "))
+    })
+}
+
+/// The identity an audit record names: the API server's answer (with the kubeconfig's
+/// `user@context` it came through), or, when the server does not answer within
+/// [`WHOAMI_WAIT`], the kubeconfig's name marked as unconfirmed. `None` without a
+/// readable kubeconfig.
+pub async fn audit_identity(source: &KubeconfigSource, context: Option<&str>) -> Option<String> {
+    let named = identity(source, context)?;
+    let asked = async {
+        let conn = connect(source, context).await?;
+        whoami(&conn.client).await
+    };
+    Some(match tokio::time::timeout(WHOAMI_WAIT, asked).await {
+        Ok(Ok(who)) => format!("{who} via {named}"),
+        Ok(Err(e)) => format!("{named} (unconfirmed: {e:#})"),
+        Err(_) => format!(
+            "{named} (unconfirmed: the API server did not say who within {} s)",
+            WHOAMI_WAIT.as_secs()
+        ),
+    })
+}
+
 /// How much longer than a watch request's own timeout a read may wait for bytes before
 /// the connection is taken for dead.
 pub const READ_MARGIN: Duration = Duration::from_secs(5);
