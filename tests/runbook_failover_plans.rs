@@ -88,6 +88,7 @@ fn pod(
             memory_bytes: mem_mib << 20,
             gpus,
         },
+        empty_dir: false,
     }
 }
 
@@ -107,8 +108,8 @@ fn static_pod(component: &str, node: &str, etcd: Option<&str>) -> PodFacts {
 }
 
 /// Three zones; worker-a-1 runs two web pods (their budget allows none), a DaemonSet
-/// pod and a pod nobody owns; worker-c-1 two api pods; the GPU nodes run one training
-/// pod each.
+/// pod, a pod nobody owns and a cache pod with an emptyDir volume; worker-c-1 two api
+/// pods; the GPU nodes run one training pod each.
 fn cluster() -> ClusterFacts {
     let nodes = vec![
         node("cp-a", "eu-west-1a", 4, 16, 0),
@@ -174,6 +175,17 @@ fn cluster() -> ClusterFacts {
         0,
     ));
     pods.push(pod("shop", "debug-shell", "worker-a-1", None, 100, 64, 0));
+    let mut cache = pod(
+        "shop",
+        "cache-0",
+        "worker-a-1",
+        Some(("StatefulSet", "cache")),
+        250,
+        1024,
+        0,
+    );
+    cache.empty_dir = true;
+    pods.push(cache);
     let api = Some(("ReplicaSet", "api-5f6c9"));
     pods.push(pod(
         "shop",
@@ -233,15 +245,40 @@ fn opts() -> DrainOptions {
 #[test]
 fn node_drain_plan_lists_the_pods_and_the_predicted_blocker() {
     let facts = cluster();
-    let rb = node::drain("prod-eu", &facts, "worker-a-1", opts());
+    // As kubectl drain: the bare pod needs --force, the emptyDir one
+    // --delete-emptydir-data; without them the plan is refused, naming both.
+    let refused = node::drain("prod-eu", &facts, "worker-a-1", opts());
+    let unmet = refused.unmet();
+    assert_eq!(unmet.len(), 1);
+    assert_eq!(
+        unmet[0].evidence,
+        "2 pod(s) need a flag: shop/debug-shell: no controller, nothing would recreate it (--force); \
+         shop/cache-0: emptyDir volume, its data would be lost (--delete-emptydir-data)"
+    );
+    assert_eq!(refused.risk(), Risk::Disruptive);
+    golden("node-drain-refused.md", &plan::markdown(&refused));
+
+    let flagged = DrainOptions {
+        force: true,
+        delete_emptydir_data: true,
+        ..opts()
+    };
+    let rb = node::drain("prod-eu", &facts, "worker-a-1", flagged);
     assert!(rb.unmet().is_empty());
-    assert_eq!(rb.risk(), Risk::Disruptive);
+    assert_eq!(rb.risk(), Risk::Destructive);
     let md = plan::markdown(&rb);
     assert!(md.contains("- shop/web-7d4b9c-abcde (ReplicaSet web-7d4b9c): evict — PodDisruptionBudget shop/web allows 0 disruptions now: will wait"), "{md}");
     assert!(
-        md.contains("- shop/debug-shell (no controller): skip (no controller)"),
+        md.contains(
+            "- shop/debug-shell (no controller): evict for good (--force; nothing recreates it)"
+        ),
         "{md}"
     );
+    assert!(
+        md.contains("- shop/cache-0 (StatefulSet cache): evict, its emptyDir data is lost (--delete-emptydir-data)"),
+        "{md}"
+    );
+    assert!(md.contains("(--force --delete-emptydir-data)"), "{md}");
     golden("node-drain.md", &md);
     golden(
         "node-uncordon.md",
@@ -259,7 +296,7 @@ fn zone_evacuation_plans_show_the_numbers_and_refuse_losing_quorum() {
     assert!(rb.unmet().is_empty(), "{}", plan::markdown(&rb));
     assert_eq!(rb.risk(), Risk::Destructive);
     let md = plan::markdown(&rb);
-    assert!(md.contains("needed by 2 pod(s): CPU 2.0 cores, memory 4.0 GiB; free on 2 schedulable node(s) elsewhere: CPU 14.2 cores"), "{md}");
+    assert!(md.contains("needed by 2 pod(s): CPU 2.0 cores, memory 4.0 GiB; free on 2 schedulable node(s) elsewhere: CPU 13.9 cores"), "{md}");
     golden("zone-evacuate.md", &md);
 
     // etcd-b already down: without eu-west-1c only etcd-a is left.

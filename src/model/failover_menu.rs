@@ -119,6 +119,7 @@ fn pod_facts(p: &PodInfo) -> PodFacts {
         etcd_name: p.etcd_name.clone(),
         ready: p.ready,
         requests: Resources::default(),
+        empty_dir: false,
     }
 }
 

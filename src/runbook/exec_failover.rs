@@ -14,7 +14,8 @@ use tokio::io::AsyncWriteExt;
 
 use super::{LiveExecutor, StepOutput, ssh_argv};
 use crate::model::lb::LbStatus;
-use crate::runbook::facts::{self, Disposition, PdbFacts, PodFacts};
+use crate::runbook::facts::{self, DrainFlags, PdbFacts, PodFacts};
+use crate::runbook::node::DrainOptions;
 use crate::runbook::{Operation, Verification};
 use crate::sources::lb::{BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint, haproxy};
 
@@ -91,14 +92,17 @@ impl LiveExecutor {
                 grace_seconds,
                 timeout_secs,
                 retry_secs,
+                force,
+                delete_emptydir_data,
             } => {
-                self.drain_node(
-                    node,
-                    *grace_seconds,
-                    Duration::from_secs(*timeout_secs),
-                    Duration::from_secs((*retry_secs).max(1)),
-                )
-                .await
+                let opts = DrainOptions {
+                    grace_seconds: *grace_seconds,
+                    timeout_secs: *timeout_secs,
+                    retry_secs: (*retry_secs).max(1),
+                    force: *force,
+                    delete_emptydir_data: *delete_emptydir_data,
+                };
+                self.drain_node(node, opts).await
             }
             Operation::ArgvWithInput { host, argv, input } => {
                 self.run_argv_with_input(host.as_deref(), argv, input).await
@@ -165,19 +169,21 @@ impl LiveExecutor {
                     return Err(eyre!("{node} is schedulable again: cordon it first"));
                 }
                 let pods = facts::pods_on_node(&client, node).await?;
+                // Whatever the flags were: a drain that ended well evicted every pod
+                // but mirror and DaemonSet ones (it refuses rather than leave one).
                 let left: Vec<String> = pods
                     .iter()
-                    .filter(|p| p.disposition() == Disposition::Evict)
+                    .filter(|p| p.disposition(DrainFlags::ALL).evicts())
                     .map(PodFacts::key)
                     .collect();
                 if left.is_empty() {
                     Ok(format!(
-                        "{node} unschedulable; no evictable pod left ({} mirror/DaemonSet/unmanaged pod(s) stay)",
+                        "{node} unschedulable; no pod left but {} mirror/DaemonSet pod(s)",
                         pods.len()
                     ))
                 } else {
                     Err(eyre!(
-                        "{} evictable pod(s) still on {node}: {}",
+                        "{} pod(s) still on {node} besides mirror and DaemonSet pods: {}",
                         left.len(),
                         left.join(", ")
                     ))
@@ -322,25 +328,28 @@ impl LiveExecutor {
         }
     }
 
-    /// Evicts every evictable pod of `node`, retrying the ones a budget blocks, then
-    /// waits for them to go. Fails with the tally when anything is left at `timeout`.
-    async fn drain_node(
-        &self,
-        node: &str,
-        grace: Option<i64>,
-        timeout: Duration,
-        retry: Duration,
-    ) -> Result<StepOutput> {
+    /// Evicts every pod of `node` the drain's filters let go, retrying the ones a budget
+    /// blocks, then waits for them to go; refuses, evicting nothing, when a pod needs a
+    /// flag not given. Fails with the tally when anything is left at the timeout.
+    async fn drain_node(&self, node: &str, opts: DrainOptions) -> Result<StepOutput> {
+        let timeout = Duration::from_secs(opts.timeout_secs);
+        let retry = Duration::from_secs(opts.retry_secs.max(1));
         let deadline = Instant::now() + timeout;
         let client = self.kube_client().await?;
         let pods = facts::pods_on_node(&client, node).await?;
+        // The pods may have changed since the plan: check again before evicting any.
+        if let Some(why) = facts::refusal(&pods, opts.flags()) {
+            return Err(eyre!(
+                "drain of {node} refused, nothing evicted: {why}. {node} stays cordoned"
+            ));
+        }
         let mut pdbs = facts::list_pdbs(&client).await.unwrap_or_default();
         let mut tally = DrainTally::default();
         let mut lines = Vec::new();
         let mut pending: Vec<PodFacts> = Vec::new();
         for p in pods {
-            match p.disposition() {
-                Disposition::Evict => pending.push(p),
+            match p.disposition(opts.flags()) {
+                d if d.evicts() => pending.push(p),
                 other => {
                     lines.push(format!("skip {} ({})", p.key(), other.label()));
                     tally
@@ -355,7 +364,7 @@ impl LiveExecutor {
         loop {
             let mut retry_later = Vec::new();
             for pod in pending {
-                match evict(&client, &pod, grace).await {
+                match evict(&client, &pod, opts.grace_seconds).await {
                     Evicted::Yes => {
                         lines.push(format!("evicted {}", pod.key()));
                         tally.blocked.remove(&pod.key());

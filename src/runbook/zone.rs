@@ -5,10 +5,11 @@
 //! what will be evicted; the preview shows the numbers. Pure: planned from
 //! [`ClusterFacts`] (every node and pod, read once) and the etcd observation.
 
+use std::collections::HashMap;
 use std::fmt::Write;
 
-use super::facts::{ClusterFacts, Disposition, NodeFacts, PodFacts, Resources};
-use super::node::{DrainOptions, cordon_step, drain_step};
+use super::facts::{ClusterFacts, NodeFacts, PodFacts, Resources};
+use super::node::{DrainOptions, cordon_step, drain_step, flags_allow};
 use super::{Precondition, Risk, Runbook};
 use crate::model::etcd::EtcdObservation;
 
@@ -110,19 +111,25 @@ fn apiserver_outside(facts: &ClusterFacts, zone: &str) -> Precondition {
 }
 
 /// Free allocatable (allocatable minus requests of the pods there) on `nodes`.
-fn free_on(facts: &ClusterFacts, nodes: &[&NodeFacts]) -> Resources {
+fn free_on(nodes: &[&NodeFacts], by_node: &HashMap<&str, Vec<&PodFacts>>) -> Resources {
     let mut free = Resources::default();
     for n in nodes {
         let mut used = Resources::default();
-        for p in facts.pods_on(&n.name).filter(|p| !p.finished()) {
-            used.add(p.requests);
+        for p in by_node.get(n.name.as_str()).into_iter().flatten() {
+            if !p.finished() {
+                used.add(p.requests);
+            }
         }
         free.add(n.allocatable.saturating_sub(used));
     }
     free
 }
 
-fn capacity(facts: &ClusterFacts, zone: &str) -> Vec<Precondition> {
+fn capacity(
+    facts: &ClusterFacts,
+    zone: &str,
+    by_node: &HashMap<&str, Vec<&PodFacts>>,
+) -> Vec<Precondition> {
     if !facts.pods_listed {
         return vec![Precondition {
             description: format!(
@@ -135,12 +142,14 @@ fn capacity(facts: &ClusterFacts, zone: &str) -> Vec<Precondition> {
         }];
     }
     let in_zone = |n: &NodeFacts| n.zone.as_deref() == Some(zone);
+    // What must land elsewhere: pods whose controller makes them again (not mirror,
+    // DaemonSet, finished pods, nor unmanaged ones --force lets go for good).
     let evicted: Vec<&PodFacts> = facts
         .nodes
         .iter()
         .filter(|n| in_zone(n))
-        .flat_map(|n| facts.pods_on(&n.name))
-        .filter(|p| p.disposition() == Disposition::Evict && !p.finished())
+        .flat_map(|n| by_node.get(n.name.as_str()).into_iter().flatten().copied())
+        .filter(|p| p.recreated_elsewhere())
         .collect();
     let (gpu_pods, plain_pods): (Vec<&PodFacts>, Vec<&PodFacts>) =
         evicted.iter().partition(|p| p.requests.gpus > 0);
@@ -172,7 +181,7 @@ fn capacity(facts: &ClusterFacts, zone: &str) -> Vec<Precondition> {
         })
         .collect();
     let (need_plain, need_gpu) = (sum(&plain_pods), sum(&gpu_pods));
-    let (free_plain, free_gpu) = (free_on(facts, &plain_nodes), free_on(facts, &gpu_nodes));
+    let (free_plain, free_gpu) = (free_on(&plain_nodes, by_node), free_on(&gpu_nodes, by_node));
     let plain_ok = free_plain.cpu_millis >= need_plain.cpu_millis
         && free_plain.memory_bytes >= need_plain.memory_bytes;
     let gpu_ok = free_gpu.covers(&need_gpu);
@@ -259,14 +268,22 @@ pub fn evacuate(
             format!("{} node(s): {}", nodes.len(), names.join(", "))
         },
     }];
+    let by_node = facts.pods_by_node();
+    let pods_of = |n: &NodeFacts| by_node.get(n.name.as_str()).map_or(&[][..], Vec::as_slice);
     preconditions.push(etcd_quorum(facts, etcd, zone));
     preconditions.push(apiserver_outside(facts, zone));
-    preconditions.extend(capacity(facts, zone));
+    preconditions.push(flags_allow(
+        facts,
+        &format!("in zone {zone}"),
+        nodes.iter().flat_map(|n| pods_of(n).iter().copied()),
+        opts,
+    ));
+    preconditions.extend(capacity(facts, zone, &by_node));
     let mut steps: Vec<_> = nodes.iter().map(|n| cordon_step(&n.name)).collect();
     steps.extend(
         nodes
             .iter()
-            .map(|n| drain_step(facts, &n.name, opts, Risk::Destructive)),
+            .map(|n| drain_step(facts, &n.name, pods_of(n), opts, Risk::Destructive)),
     );
     Runbook {
         id: "zone.evacuate".into(),
