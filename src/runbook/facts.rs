@@ -48,7 +48,8 @@ impl Resources {
             && self.gpus >= need.gpus
     }
 
-    fn max(self, other: Resources) -> Resources {
+    /// Each resource the larger of the two.
+    pub fn max(self, other: Resources) -> Resources {
         Resources {
             cpu_millis: self.cpu_millis.max(other.cpu_millis),
             memory_bytes: self.memory_bytes.max(other.memory_bytes),
@@ -71,7 +72,7 @@ impl fmt::Display for Resources {
 }
 
 /// `2500` -> `2.5`, `3000` -> `3`.
-fn cores(millis: u64) -> String {
+pub(crate) fn cores(millis: u64) -> String {
     if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {

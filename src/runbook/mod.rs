@@ -13,6 +13,7 @@ pub mod etcd;
 pub mod exec;
 pub mod exec_cr;
 pub mod facts;
+pub mod fit;
 pub mod lb;
 pub mod node;
 pub mod plan;
