@@ -689,3 +689,104 @@ async fn pods_without_a_controller_or_with_emptydir_refuse_the_drain_unless_flag
         "nothing recreates a bare pod"
     );
 }
+
+/// The drain says what it does while it runs: a blocked eviction's retry arrives on the
+/// progress sink while the drain still waits for the budget (which this test opens only
+/// once it has seen that line), well before the step's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_reports_each_eviction_and_retry_live() {
+    let lab = lab().await;
+    let node = lab.topology.workers[1].name.clone();
+    let victim = lab
+        .pods_on(&node)
+        .iter()
+        .map(pod_facts)
+        .find(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
+        .expect("an evictable pod");
+    let pdb = budget_of(&lab, &victim);
+    allow_others(&lab, &node, &pdb);
+    set_allowed(&lab, &victim.namespace, &pdb, 0);
+    let facts = lab.facts(&node).await;
+    let rb = node::drain("lab", &facts, &node, fast());
+
+    let live: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+    let sink = live.clone();
+    let mut engine = lab.engine();
+    engine.executor = engine.executor.with_progress(Arc::new(move |line: String| {
+        sink.lock().unwrap().push((Instant::now(), line))
+    }));
+    let watcher = Watcher::default();
+    let step_ended: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let mut stamped = Stamped(watcher.clone(), step_ended.clone());
+    let blocked = format!(
+        "{} blocked by PodDisruptionBudget {}/{pdb}, retrying in 1 s (",
+        victim.key(),
+        victim.namespace
+    );
+    let drive = engine.run(&rb, &mut stamped, None);
+    let open_when_seen = async {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let seen = live
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(_, l)| l.starts_with(&blocked));
+            if seen {
+                // Still running: the drain cannot end before the budget allows.
+                let running = step_ended.lock().unwrap().is_none();
+                set_allowed(&lab, &victim.namespace, &pdb, 1);
+                return running;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (result, seen_while_running) = tokio::join!(drive, open_when_seen);
+    let lines: Vec<String> = live
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect();
+    result.unwrap_or_else(|e| panic!("{e:#}\n{lines:#?}"));
+    assert!(
+        seen_while_running,
+        "no live retry line while the drain ran: {lines:#?}"
+    );
+    let ended = step_ended.lock().unwrap().expect("the step ended");
+    let live = live.lock().unwrap();
+    let (at, line) = live.iter().find(|(_, l)| l.starts_with(&blocked)).unwrap();
+    assert!(*at < ended, "{line}");
+    assert!(line.ends_with(" of 20 s)"), "{line}");
+    let evicted = format!("evicted {}", victim.key());
+    assert!(
+        live.iter().any(|(at, l)| *l == evicted && *at < ended),
+        "{lines:#?}"
+    );
+    // The step's output (what the audit log keeps) is as it was without the sink.
+    let output = watcher.lines.lock().unwrap().join("\n");
+    assert!(output.contains(&evicted), "{output}");
+    assert!(!output.contains("retrying in 1 s ("), "{output}");
+}
+
+/// A [`Watcher`] that also notes when the drain step (step 2) ended.
+struct Stamped(Watcher, Arc<Mutex<Option<Instant>>>);
+
+impl Operator for Stamped {
+    fn ask(&mut self, prompt: &str) -> String {
+        self.0.ask(prompt)
+    }
+    fn decide(&mut self, step: usize, error: &str, skippable: bool) -> Decision {
+        self.0.decide(step, error, skippable)
+    }
+    fn progress(&mut self, event: Progress) {
+        if let Progress::StepOutput { step: 2, .. } | Progress::StepFailed { step: 2, .. } = &event
+        {
+            self.1.lock().unwrap().get_or_insert_with(Instant::now);
+        }
+        self.0.progress(event);
+    }
+}

@@ -330,15 +330,19 @@ impl LiveExecutor {
 
     /// Evicts every pod of `node` the drain's filters let go, retrying the ones a budget
     /// blocks, then waits for them to go; refuses, evicting nothing, when a pod needs a
-    /// flag not given. Fails with the tally when anything is left at the timeout.
+    /// flag not given. Fails with the tally when anything is left at the timeout. Each
+    /// thing it does is reported live ([`LiveExecutor::with_progress`]) as well as in
+    /// the step's output.
     async fn drain_node(&self, node: &str, opts: DrainOptions) -> Result<StepOutput> {
         let timeout = Duration::from_secs(opts.timeout_secs);
         let retry = Duration::from_secs(opts.retry_secs.max(1));
-        let deadline = Instant::now() + timeout;
+        let started = Instant::now();
+        let deadline = started + timeout;
         let client = self.kube_client().await?;
         let pods = facts::pods_on_node(&client, node).await?;
         // The pods may have changed since the plan: check again before evicting any.
         if let Some(why) = facts::refusal(&pods, opts.flags()) {
+            self.report(format!("refused: {why}"));
             return Err(eyre!(
                 "drain of {node} refused, nothing evicted: {why}. {node} stays cordoned"
             ));
@@ -351,7 +355,7 @@ impl LiveExecutor {
             match p.disposition(opts.flags()) {
                 d if d.evicts() => pending.push(p),
                 other => {
-                    lines.push(format!("skip {} ({})", p.key(), other.label()));
+                    self.say(&mut lines, format!("skip {} ({})", p.key(), other.label()));
                     tally
                         .skipped
                         .entry(other.label())
@@ -360,24 +364,46 @@ impl LiveExecutor {
                 }
             }
         }
+        self.report(format!("{} pod(s) to evict from {node}", pending.len()));
         let mut evicted: Vec<PodFacts> = Vec::new();
         loop {
             let mut retry_later = Vec::new();
             for pod in pending {
                 match evict(&client, &pod, opts.grace_seconds).await {
                     Evicted::Yes => {
-                        lines.push(format!("evicted {}", pod.key()));
+                        self.say(&mut lines, format!("evicted {}", pod.key()));
                         tally.blocked.remove(&pod.key());
                         tally.evicted.push(pod.key());
                         evicted.push(pod);
                     }
                     Evicted::Gone => {
-                        lines.push(format!("{} already gone", pod.key()));
+                        self.say(&mut lines, format!("{} already gone", pod.key()));
                         tally.blocked.remove(&pod.key());
                         tally.evicted.push(pod.key());
                     }
                     Evicted::Blocked(why) => {
-                        let why = name_the_budget(why, &pod, &pdbs);
+                        let budget = budget_name(&why, &pod, &pdbs);
+                        let why = name_the_budget(why, &pod, budget.as_deref());
+                        let elapsed = started.elapsed().as_secs();
+                        let blocker = match &budget {
+                            Some(b) => format!("PodDisruptionBudget {}/{b}", pod.namespace),
+                            None => "a PodDisruptionBudget".into(),
+                        };
+                        // Every refusal live; only a new reason in the output.
+                        if Instant::now() + retry < deadline {
+                            self.report(format!(
+                                "{} blocked by {blocker}, retrying in {} s ({elapsed} s of {} s)",
+                                pod.key(),
+                                retry.as_secs(),
+                                timeout.as_secs()
+                            ));
+                        } else {
+                            self.report(format!(
+                                "{} blocked by {blocker}, no time left to retry ({elapsed} s of {} s)",
+                                pod.key(),
+                                timeout.as_secs()
+                            ));
+                        }
                         if tally.blocked.get(&pod.key()) != Some(&why) {
                             lines.push(format!(
                                 "{} blocked: {why}; retrying every {} s",
@@ -389,7 +415,10 @@ impl LiveExecutor {
                         retry_later.push(pod);
                     }
                     Evicted::Failed(why) => {
-                        lines.push(format!("{} could not be evicted: {why}", pod.key()));
+                        self.say(
+                            &mut lines,
+                            format!("{} could not be evicted: {why}", pod.key()),
+                        );
                         tally.failed.insert(pod.key(), why);
                     }
                 }
@@ -403,26 +432,7 @@ impl LiveExecutor {
                 pdbs = fresh;
             }
         }
-        // Wait for the evicted pods to be gone (or replaced under the same name).
-        let mut lingering: Vec<String> = Vec::new();
-        for pod in &evicted {
-            let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
-            loop {
-                let gone = match api.get_opt(&pod.name).await {
-                    Ok(None) => true,
-                    Ok(Some(p)) => p.metadata.uid != pod.uid,
-                    Err(_) => false,
-                };
-                if gone {
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    lingering.push(pod.key());
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
+        let lingering = self.wait_for_gone(&client, evicted, deadline).await;
         let summary = tally.summary(node);
         if tally.blocked.is_empty() && tally.failed.is_empty() && lingering.is_empty() {
             return Ok(StepOutput {
@@ -451,6 +461,74 @@ impl LiveExecutor {
             why.join("; ")
         ))
     }
+
+    /// A line for the step's output (and so the audit log), reported live too.
+    fn say(&self, lines: &mut Vec<String>, line: String) {
+        self.report(line.clone());
+        lines.push(line);
+    }
+
+    /// Waits until the evicted pods are gone (or replaced under the same name), saying
+    /// live which are still there; returns those left at `deadline`.
+    async fn wait_for_gone(
+        &self,
+        client: &kube::Client,
+        mut waiting: Vec<PodFacts>,
+        deadline: Instant,
+    ) -> Vec<String> {
+        let mut said: Option<(usize, Instant)> = None;
+        loop {
+            let mut still = Vec::new();
+            for pod in waiting {
+                let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
+                let gone = match api.get_opt(&pod.name).await {
+                    Ok(None) => true,
+                    Ok(Some(p)) => p.metadata.uid != pod.uid,
+                    Err(_) => false,
+                };
+                if !gone {
+                    still.push(pod);
+                }
+            }
+            waiting = still;
+            if waiting.is_empty() {
+                if said.is_some() {
+                    self.report("every evicted pod is gone");
+                }
+                return Vec::new();
+            }
+            if Instant::now() >= deadline {
+                return waiting.iter().map(PodFacts::key).collect();
+            }
+            // Say it when the count changes, else every 5 s.
+            let due = said
+                .is_none_or(|(n, at)| n != waiting.len() || at.elapsed() >= Duration::from_secs(5));
+            if due {
+                let keys: Vec<String> = waiting.iter().map(PodFacts::key).collect();
+                self.report(format!(
+                    "waiting for {} pod(s) to go: {}",
+                    waiting.len(),
+                    listed(&keys, 5)
+                ));
+                said = Some((waiting.len(), Instant::now()));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// `a, b, c` and `… and N more` past `max`.
+fn listed(keys: &[String], max: usize) -> String {
+    let mut out = keys
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > max {
+        out.push_str(&format!(" and {} more", keys.len() - max));
+    }
+    out
 }
 
 /// The Eviction body kubectl sends (built by hand: kube-rs's `evict` names the options
@@ -509,17 +587,19 @@ async fn evict(client: &kube::Client, pod: &PodFacts, grace: Option<i64>) -> Evi
     }
 }
 
-/// "PodDisruptionBudget ns/name (…the API server's words…)": the budget named from the
-/// 429's causes (`The disruption budget NAME needs …`), else from the budgets that
-/// select the pod.
-fn name_the_budget(why: String, pod: &PodFacts, pdbs: &[PdbFacts]) -> String {
-    let from_cause = why
-        .split("The disruption budget ")
+/// The name of the budget that blocks: from the 429's causes (`The disruption budget
+/// NAME needs …`), else the first budget that selects the pod.
+fn budget_name(why: &str, pod: &PodFacts, pdbs: &[PdbFacts]) -> Option<String> {
+    why.split("The disruption budget ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string);
-    let name = from_cause.or_else(|| pdbs.iter().find(|b| b.selects(pod)).map(|b| b.name.clone()));
-    match name {
+        .map(str::to_string)
+        .or_else(|| pdbs.iter().find(|b| b.selects(pod)).map(|b| b.name.clone()))
+}
+
+/// "PodDisruptionBudget ns/name allows no disruption (429: …the API server's words…)".
+fn name_the_budget(why: String, pod: &PodFacts, budget: Option<&str>) -> String {
+    match budget {
         Some(n) => format!(
             "PodDisruptionBudget {}/{n} allows no disruption (429: {why})",
             pod.namespace

@@ -198,9 +198,15 @@ async fn run(
         {
             let tx = runner.tx.clone();
             let result = async {
+                let live = tx.clone();
                 let mut executor = LiveExecutor::new(&runner.etcd_tls, runner.state_dir.clone())
                     .map_err(|e| format!("{e:#}"))?
-                    .with_ssh_command(runner.ssh_command.clone());
+                    .with_ssh_command(runner.ssh_command.clone())
+                    // A drain's evictions and retries as they happen; like `Cockpit::say`,
+                    // a full queue only loses a line (the step's output has them all).
+                    .with_progress(Arc::new(move |line: String| {
+                        let _ = live.try_send(Msg::RunbookProgress(format!("    | {line}")));
+                    }));
                 if let Some(kube) = runner.kube.clone() {
                     executor = executor.with_kube(kube);
                 }
