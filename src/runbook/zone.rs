@@ -130,6 +130,9 @@ fn total(of: impl IntoIterator<Item = Resources>) -> Resources {
     r
 }
 
+/// Nodes of the zone named in the plan, at most (a big zone has thousands).
+const NODES_LISTED: usize = 25;
+
 /// Pods named among those that fit nowhere, at most.
 const UNPLACED_LISTED: usize = 5;
 
@@ -322,8 +325,22 @@ pub fn evacuate(
                 zones.join(", ")
             )
         } else {
-            let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
-            format!("{} node(s): {}", nodes.len(), names.join(", "))
+            let names: Vec<&str> = nodes
+                .iter()
+                .take(NODES_LISTED)
+                .map(|n| n.name.as_str())
+                .collect();
+            let more = nodes.len().saturating_sub(NODES_LISTED);
+            format!(
+                "{} node(s): {}{}",
+                nodes.len(),
+                names.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )
         },
     }];
     let by_node = facts.pods_by_node();
