@@ -7,7 +7,7 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use common::{Scenario, observation};
 use kha::model::lb::{
@@ -88,6 +88,7 @@ fn pod(
             memory_bytes: mem_mib << 20,
             gpus,
         },
+        empty_dir: false,
     }
 }
 
@@ -107,8 +108,8 @@ fn static_pod(component: &str, node: &str, etcd: Option<&str>) -> PodFacts {
 }
 
 /// Three zones; worker-a-1 runs two web pods (their budget allows none), a DaemonSet
-/// pod and a pod nobody owns; worker-c-1 two api pods; the GPU nodes run one training
-/// pod each.
+/// pod, a pod nobody owns and a cache pod with an emptyDir volume; worker-c-1 two api
+/// pods; the GPU nodes run one training pod each.
 fn cluster() -> ClusterFacts {
     let nodes = vec![
         node("cp-a", "eu-west-1a", 4, 16, 0),
@@ -174,6 +175,17 @@ fn cluster() -> ClusterFacts {
         0,
     ));
     pods.push(pod("shop", "debug-shell", "worker-a-1", None, 100, 64, 0));
+    let mut cache = pod(
+        "shop",
+        "cache-0",
+        "worker-a-1",
+        Some(("StatefulSet", "cache")),
+        250,
+        1024,
+        0,
+    );
+    cache.empty_dir = true;
+    pods.push(cache);
     let api = Some(("ReplicaSet", "api-5f6c9"));
     pods.push(pod(
         "shop",
@@ -233,15 +245,40 @@ fn opts() -> DrainOptions {
 #[test]
 fn node_drain_plan_lists_the_pods_and_the_predicted_blocker() {
     let facts = cluster();
-    let rb = node::drain("prod-eu", &facts, "worker-a-1", opts());
+    // As kubectl drain: the bare pod needs --force, the emptyDir one
+    // --delete-emptydir-data; without them the plan is refused, naming both.
+    let refused = node::drain("prod-eu", &facts, "worker-a-1", opts());
+    let unmet = refused.unmet();
+    assert_eq!(unmet.len(), 1);
+    assert_eq!(
+        unmet[0].evidence,
+        "2 pod(s) need a flag: shop/debug-shell: no controller, nothing would recreate it (--force); \
+         shop/cache-0: emptyDir volume, its data would be lost (--delete-emptydir-data)"
+    );
+    assert_eq!(refused.risk(), Risk::Disruptive);
+    golden("node-drain-refused.md", &plan::markdown(&refused));
+
+    let flagged = DrainOptions {
+        force: true,
+        delete_emptydir_data: true,
+        ..opts()
+    };
+    let rb = node::drain("prod-eu", &facts, "worker-a-1", flagged);
     assert!(rb.unmet().is_empty());
-    assert_eq!(rb.risk(), Risk::Disruptive);
+    assert_eq!(rb.risk(), Risk::Destructive);
     let md = plan::markdown(&rb);
     assert!(md.contains("- shop/web-7d4b9c-abcde (ReplicaSet web-7d4b9c): evict — PodDisruptionBudget shop/web allows 0 disruptions now: will wait"), "{md}");
     assert!(
-        md.contains("- shop/debug-shell (no controller): skip (no controller)"),
+        md.contains(
+            "- shop/debug-shell (no controller): evict for good (--force; nothing recreates it)"
+        ),
         "{md}"
     );
+    assert!(
+        md.contains("- shop/cache-0 (StatefulSet cache): evict, its emptyDir data is lost (--delete-emptydir-data)"),
+        "{md}"
+    );
+    assert!(md.contains("(--force --delete-emptydir-data)"), "{md}");
     golden("node-drain.md", &md);
     golden(
         "node-uncordon.md",
@@ -259,8 +296,32 @@ fn zone_evacuation_plans_show_the_numbers_and_refuse_losing_quorum() {
     assert!(rb.unmet().is_empty(), "{}", plan::markdown(&rb));
     assert_eq!(rb.risk(), Risk::Destructive);
     let md = plan::markdown(&rb);
-    assert!(md.contains("needed by 2 pod(s): CPU 2.0 cores, memory 4.0 GiB; free on 2 schedulable node(s) elsewhere: CPU 14.2 cores"), "{md}");
+    assert!(md.contains("needed by 2 pod(s): CPU 2.0 cores, memory 4.0 GiB; free on 2 schedulable node(s) elsewhere: CPU 13.9 cores"), "{md}");
     golden("zone-evacuate.md", &md);
+
+    // A batch pod of 7.5 cores in eu-west-1c: the other zones have 13.9 cores free in
+    // total, but no single node has 7.5, so the pod would stay Pending.
+    let mut big = facts.clone();
+    big.pods.push(pod(
+        "shop",
+        "batch-6c8f-zz9yx",
+        "worker-c-1",
+        Some(("ReplicaSet", "batch-6c8f")),
+        7500,
+        1024,
+        0,
+    ));
+    let no_fit = zone::evacuate("prod-eu", &big, Some(&etcd), "eu-west-1c", opts());
+    let unmet = no_fit.unmet();
+    assert_eq!(unmet.len(), 1, "{}", plan::markdown(&no_fit));
+    assert!(
+        unmet[0].evidence.ends_with(
+            "the totals would do, but 1 pod(s) fit on no single node: shop/batch-6c8f-zz9yx (CPU 7.5, memory 1.0 GiB); they would stay Pending"
+        ),
+        "{}",
+        unmet[0].evidence
+    );
+    golden("zone-evacuate-no-fit.md", &plan::markdown(&no_fit));
 
     // etcd-b already down: without eu-west-1c only etcd-a is left.
     let one_down = {
@@ -405,4 +466,97 @@ fn lb_plans_for_haproxy_and_nginx() {
         "{md}"
     );
     golden("lb-nginx-ready-included.md", &md);
+}
+
+/// Planning a zone evacuation of 5,000 nodes with 30 pods each (150,000 pods, every
+/// one weighed for capacity and packed onto the other zones' nodes): prints the time
+/// `zone::evacuate` takes, and the Markdown's. Run in release mode.
+#[test]
+#[ignore = "scale harness: prints numbers, run with --release -- --ignored --nocapture"]
+fn zone_evacuation_planning_time_at_scale() {
+    const NODES: usize = 5_000;
+    const PODS_PER_NODE: usize = 30;
+    let zones = ["eu-west-1a", "eu-west-1b", "eu-west-1c"];
+    let mut nodes = Vec::with_capacity(NODES);
+    let mut pods = Vec::with_capacity(NODES * PODS_PER_NODE);
+    for (i, (cp, member)) in [("cp-a", "etcd-a"), ("cp-b", "etcd-b"), ("cp-c", "etcd-c")]
+        .into_iter()
+        .enumerate()
+    {
+        nodes.push(node(cp, zones[i], 8, 32, 0));
+        pods.push(static_pod("kube-apiserver", cp, None));
+        pods.push(static_pod("etcd", cp, Some(member)));
+    }
+    for i in 0..NODES - 3 {
+        let zone = zones[i % 3];
+        let gpu = i % 50 == 0;
+        let name = if gpu {
+            format!("gpu-{i:05}")
+        } else {
+            format!("worker-{i:05}")
+        };
+        nodes.push(node(&name, zone, 64, 256, if gpu { 8 } else { 0 }));
+        pods.push(pod(
+            "kube-system",
+            &format!("cilium-{i:05}"),
+            &name,
+            Some(("DaemonSet", "cilium")),
+            100,
+            128,
+            0,
+        ));
+        for j in 1..PODS_PER_NODE {
+            let rs = format!("app-{:03}-5d9c7b", (i * PODS_PER_NODE + j) % 500);
+            let gpus = if gpu && j <= 2 { 2 } else { 0 };
+            pods.push(pod(
+                "shop",
+                &format!("{rs}-{i:05}{j:02}"),
+                &name,
+                Some(("ReplicaSet", &rs)),
+                100 + ((i * 7 + j * 13) % 20) as u64 * 100,
+                128 + ((i * 11 + j * 3) % 32) as u64 * 128,
+                gpus,
+            ));
+        }
+    }
+    let facts = ClusterFacts {
+        nodes,
+        pods,
+        pdbs: cluster().pdbs,
+        pods_listed: true,
+    };
+    let etcd = observation(Scenario::Healthy);
+    let mut plan_ms = Vec::new();
+    let mut markdown_ms = Vec::new();
+    let mut rb = None;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let planned = zone::evacuate("prod-eu", &facts, Some(&etcd), "eu-west-1c", opts());
+        plan_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        let t = Instant::now();
+        let md = plan::markdown(&planned);
+        markdown_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(!md.is_empty());
+        rb = Some(planned);
+    }
+    let rb = rb.unwrap();
+    plan_ms.sort_by(f64::total_cmp);
+    markdown_ms.sort_by(f64::total_cmp);
+    println!(
+        "zone::evacuate, {} nodes x {PODS_PER_NODE} pods ({} pods), {} steps: median {:.1} ms (min {:.1}); plan::markdown median {:.1} ms",
+        facts.nodes.len(),
+        facts.pods.len(),
+        rb.steps.len(),
+        plan_ms[2],
+        plan_ms[0],
+        markdown_ms[2]
+    );
+    for p in &rb.preconditions {
+        println!(
+            "  [{}] {} — {}",
+            if p.met { "x" } else { " " },
+            p.description,
+            p.evidence
+        );
+    }
 }

@@ -162,6 +162,7 @@ fn the_control_plane_pane_offers_node_and_zone_runbooks() {
     for entry in [
         "Cordon the selected node",
         "Drain the selected node",
+        "Drain it, bare and emptyDir pods too",
         "Uncordon the selected node",
         "Evacuate the selected node's zone",
     ] {

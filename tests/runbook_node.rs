@@ -13,7 +13,7 @@ use kha::lab::topology::{Faults, LabSpec, Topology};
 use kha::runbook::audit::AuditLog;
 use kha::runbook::engine::{Decision, Engine, Operator, Progress};
 use kha::runbook::exec::{LiveExecutor, eviction_body};
-use kha::runbook::facts::{self, ClusterFacts, Disposition, PodFacts};
+use kha::runbook::facts::{self, ClusterFacts, Disposition, DrainFlags, PodFacts};
 use kha::runbook::node::{self, DrainOptions};
 use kha::sources::kube::{KubeSourceConfig, KubeconfigSource};
 use serde_json::{Value, json};
@@ -25,8 +25,13 @@ struct Watcher {
 }
 
 impl Operator for Watcher {
-    fn ask(&mut self, _: &str) -> String {
-        "y".into()
+    /// `y`, or the cluster name when a destructive plan asks for it.
+    fn ask(&mut self, prompt: &str) -> String {
+        if prompt.contains("Type the cluster name") {
+            "lab".into()
+        } else {
+            "y".into()
+        }
     }
     fn decide(&mut self, _: usize, _: &str, _: bool) -> Decision {
         Decision::Abort
@@ -143,6 +148,7 @@ fn fast() -> DrainOptions {
         grace_seconds: Some(30),
         timeout_secs: 20,
         retry_secs: 1,
+        ..DrainOptions::default()
     }
 }
 
@@ -154,12 +160,12 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
     let to_evict: Vec<PodFacts> = before
         .iter()
         .map(pod_facts)
-        .filter(|p| p.disposition() == Disposition::Evict)
+        .filter(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
         .collect();
     let daemons: Vec<PodFacts> = before
         .iter()
         .map(pod_facts)
-        .filter(|p| p.disposition() == Disposition::SkipDaemonSet)
+        .filter(|p| p.disposition(DrainFlags::default()) == Disposition::SkipDaemonSet)
         .collect();
     assert!(!to_evict.is_empty() && !daemons.is_empty(), "{before:#?}");
     // Every pod the ReplicaSet controller must replace, by owner.
@@ -236,7 +242,9 @@ async fn a_drain_cordons_then_evicts_every_pod_but_mirror_and_daemonset_pods() {
     assert_eq!(stored["spec"]["unschedulable"], true);
     let after: Vec<PodFacts> = lab.pods_on(&node).iter().map(pod_facts).collect();
     assert!(
-        after.iter().all(|p| p.disposition() != Disposition::Evict),
+        after
+            .iter()
+            .all(|p| !p.disposition(DrainFlags::ALL).evicts()),
         "{after:#?}"
     );
     assert_eq!(after.len(), daemons.len());
@@ -321,7 +329,7 @@ fn set_allowed(lab: &LabApi, namespace: &str, pdb: &str, allowed: i64) {
 /// allow none), so only the budget under test blocks.
 fn allow_others(lab: &LabApi, node: &str, except: &str) {
     for pod in lab.pods_on(node).iter().map(pod_facts) {
-        if pod.disposition() != Disposition::Evict {
+        if pod.disposition(DrainFlags::default()) != Disposition::Evict {
             continue;
         }
         let pdb = budget_of(lab, &pod);
@@ -339,7 +347,7 @@ async fn a_blocking_budget_is_named_and_retried_until_it_allows_or_the_drain_tim
         .pods_on(&node)
         .iter()
         .map(pod_facts)
-        .find(|p| p.disposition() == Disposition::Evict)
+        .find(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
         .expect("an evictable pod");
     let pdb = budget_of(&lab, &victim);
     allow_others(&lab, &node, &pdb);
@@ -433,7 +441,7 @@ async fn a_blocking_budget_is_named_and_retried_until_it_allows_or_the_drain_tim
         .pods_on(&node)
         .iter()
         .map(pod_facts)
-        .find(|p| p.disposition() == Disposition::Evict)
+        .find(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
         .expect("an evictable pod");
     let pdb = budget_of(&lab, &victim);
     allow_others(&lab, &node, &pdb);
@@ -443,6 +451,7 @@ async fn a_blocking_budget_is_named_and_retried_until_it_allows_or_the_drain_tim
         grace_seconds: None,
         timeout_secs: 3,
         retry_secs: 1,
+        ..DrainOptions::default()
     };
     let watcher = Watcher::default();
     let err = lab
@@ -477,4 +486,307 @@ async fn a_blocking_budget_is_named_and_retried_until_it_allows_or_the_drain_tim
             .any(|p| p["metadata"]["name"] == victim.name.as_str()),
         "the blocked pod stays"
     );
+}
+
+impl LabApi {
+    async fn client(&self) -> kube::Client {
+        kha::sources::kube::client::connect(&KubeconfigSource::File(self.kubeconfig.clone()), None)
+            .await
+            .unwrap()
+            .client
+    }
+
+    /// Creates a pod on `node` through the API, as `kubectl run` or a StatefulSet would.
+    async fn create_pod(&self, pod: Value) {
+        let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod).unwrap();
+        let ns = pod.metadata.namespace.clone().unwrap();
+        kube::Api::<k8s_openapi::api::core::v1::Pod>::namespaced(self.client().await, &ns)
+            .create(&kube::api::PostParams::default(), &pod)
+            .await
+            .unwrap_or_else(|e| panic!("create {ns}/{:?}: {e}", pod.metadata.name));
+    }
+}
+
+/// A running pod on `node`; `owner`: its controlling ReplicaSet; `empty_dir`: a scratch
+/// volume.
+fn running_pod(
+    namespace: &str,
+    name: &str,
+    node: &str,
+    owner: Option<&str>,
+    empty_dir: bool,
+) -> Value {
+    let mut pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {"run": name}},
+        "spec": {
+            "nodeName": node,
+            "containers": [{"name": "main", "image": "busybox:1.36", "command": ["sleep", "3600"]}],
+        },
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    });
+    if let Some(rs) = owner {
+        pod["metadata"]["ownerReferences"] = json!([{
+            "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs,
+            "uid": format!("uid-{rs}"), "controller": true,
+        }]);
+    }
+    if empty_dir {
+        pod["spec"]["volumes"] = json!([{"name": "scratch", "emptyDir": {}}]);
+        pod["spec"]["containers"][0]["volumeMounts"] =
+            json!([{"name": "scratch", "mountPath": "/scratch"}]);
+    }
+    pod
+}
+
+/// kubectl drain's refusals: a pod no controller manages needs --force, one with an
+/// emptyDir volume --delete-emptydir-data. Without them the plan is refused, naming the
+/// pods and the flag; a plan made before they appeared fails at the drain step with the
+/// same words, evicting nothing; with both flags both are evicted (and stay gone: the
+/// bare pod has nothing to recreate it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pods_without_a_controller_or_with_emptydir_refuse_the_drain_unless_flagged() {
+    let lab = lab().await;
+    let node = lab.topology.workers[1].name.clone();
+    allow_others(&lab, &node, "");
+    let namespace = lab
+        .pods_on(&node)
+        .iter()
+        .map(pod_facts)
+        .find(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
+        .expect("an evictable pod")
+        .namespace;
+    // Planned before the pods appear: nothing to refuse yet.
+    let before = lab.facts(&node).await;
+    let stale = node::drain("lab", &before, &node, fast());
+    assert!(stale.unmet().is_empty(), "{:?}", stale.unmet());
+
+    lab.create_pod(running_pod(&namespace, "debug-shell", &node, None, false))
+        .await;
+    lab.create_pod(running_pod(
+        &namespace,
+        "cache-0",
+        &node,
+        Some("cache-5f7d9"),
+        true,
+    ))
+    .await;
+    let bare = format!("{namespace}/debug-shell");
+    let scratch = format!("{namespace}/cache-0");
+    let facts = lab.facts(&node).await;
+
+    // Planned now: refused, naming each pod (in the API's order, by name) and the flag
+    // that lets it go.
+    let rb = node::drain("lab", &facts, &node, fast());
+    let unmet = rb.unmet();
+    assert_eq!(unmet.len(), 1, "{unmet:?}");
+    let refusal = unmet[0].evidence.clone();
+    assert_eq!(
+        refusal,
+        format!(
+            "2 pod(s) need a flag: {scratch}: emptyDir volume, its data would be lost \
+             (--delete-emptydir-data); {bare}: no controller, nothing would recreate it (--force)"
+        )
+    );
+    // --force alone: the emptyDir pod still refuses.
+    let forced = node::drain(
+        "lab",
+        &facts,
+        &node,
+        DrainOptions {
+            force: true,
+            ..fast()
+        },
+    );
+    assert_eq!(
+        forced.unmet()[0].evidence,
+        format!(
+            "1 pod(s) need a flag: {scratch}: emptyDir volume, its data would be lost (--delete-emptydir-data)"
+        )
+    );
+    lab.server.recorder().clear();
+    let err = lab
+        .engine()
+        .run(&rb, &mut Watcher::default(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("preconditions not met: the drain may evict every pod"),
+        "{err}"
+    );
+    assert!(writes(&lab).0.is_empty());
+
+    // The stale plan runs: the cordon, then the drain re-checks and refuses with the
+    // precondition's words, evicting nothing.
+    let err = lab
+        .engine()
+        .run(&stale, &mut Watcher::default(), None)
+        .await
+        .unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains(&format!(
+            "drain of {node} refused, nothing evicted: {refusal}. {node} stays cordoned"
+        )),
+        "{err}"
+    );
+    let (requests, _) = writes(&lab);
+    assert_eq!(requests.len(), 1, "only the cordon: {requests:#?}");
+    assert!(evictions(&requests).is_empty());
+    assert_eq!(lab.pods_on(&node).len(), facts.pods.len());
+
+    // Both flags: destructive, and both pods evicted through the Eviction API.
+    let opts = DrainOptions {
+        force: true,
+        delete_emptydir_data: true,
+        ..fast()
+    };
+    let facts = lab.facts(&node).await;
+    let rb = node::drain("lab", &facts, &node, opts);
+    assert!(rb.unmet().is_empty(), "{:?}", rb.unmet());
+    assert_eq!(rb.risk(), kha::runbook::Risk::Destructive);
+    let flags = &rb.preconditions[2].evidence;
+    assert!(
+        flags.contains(&format!(
+            "--force evicts 1 pod(s) no controller recreates: {bare}"
+        )) && flags.contains(&format!(
+            "--delete-emptydir-data loses the emptyDir data of 1 pod(s): {scratch}"
+        )),
+        "{flags}"
+    );
+    lab.server.recorder().clear();
+    let mut watcher = Watcher::default();
+    lab.engine()
+        .run(&rb, &mut watcher, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e:#}\n{:#?}", watcher.lines.lock().unwrap()));
+    let (requests, answers) = writes(&lab);
+    for key in [&bare, &scratch] {
+        let (ns, name) = key.split_once('/').unwrap();
+        let path = format!("/api/v1/namespaces/{ns}/pods/{name}/eviction");
+        let i = requests
+            .iter()
+            .position(|r| r.path == path)
+            .unwrap_or_else(|| panic!("no eviction of {key}: {requests:#?}"));
+        assert_eq!(requests[i].body, eviction_body(ns, name, Some(30)));
+        assert_eq!(answers[i].code, 201);
+    }
+    let left: Vec<String> = lab
+        .pods_on(&node)
+        .iter()
+        .map(|p| pod_facts(p).key())
+        .collect();
+    assert!(
+        !left.contains(&bare) && !left.contains(&scratch),
+        "{left:?}"
+    );
+    assert!(
+        lab.store
+            .get("v1", "Pod", Some(&namespace), "debug-shell")
+            .is_none(),
+        "nothing recreates a bare pod"
+    );
+}
+
+/// The drain says what it does while it runs: a blocked eviction's retry arrives on the
+/// progress sink while the drain still waits for the budget (which this test opens only
+/// once it has seen that line), well before the step's output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_reports_each_eviction_and_retry_live() {
+    let lab = lab().await;
+    let node = lab.topology.workers[1].name.clone();
+    let victim = lab
+        .pods_on(&node)
+        .iter()
+        .map(pod_facts)
+        .find(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
+        .expect("an evictable pod");
+    let pdb = budget_of(&lab, &victim);
+    allow_others(&lab, &node, &pdb);
+    set_allowed(&lab, &victim.namespace, &pdb, 0);
+    let facts = lab.facts(&node).await;
+    let rb = node::drain("lab", &facts, &node, fast());
+
+    let live: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
+    let sink = live.clone();
+    let mut engine = lab.engine();
+    engine.executor = engine.executor.with_progress(Arc::new(move |line: String| {
+        sink.lock().unwrap().push((Instant::now(), line))
+    }));
+    let watcher = Watcher::default();
+    let step_ended: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let mut stamped = Stamped(watcher.clone(), step_ended.clone());
+    let blocked = format!(
+        "{} blocked by PodDisruptionBudget {}/{pdb}, retrying in 1 s (",
+        victim.key(),
+        victim.namespace
+    );
+    let drive = engine.run(&rb, &mut stamped, None);
+    let open_when_seen = async {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let seen = live
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(_, l)| l.starts_with(&blocked));
+            if seen {
+                // Still running: the drain cannot end before the budget allows.
+                let running = step_ended.lock().unwrap().is_none();
+                set_allowed(&lab, &victim.namespace, &pdb, 1);
+                return running;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let (result, seen_while_running) = tokio::join!(drive, open_when_seen);
+    let lines: Vec<String> = live
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, l)| l.clone())
+        .collect();
+    result.unwrap_or_else(|e| panic!("{e:#}\n{lines:#?}"));
+    assert!(
+        seen_while_running,
+        "no live retry line while the drain ran: {lines:#?}"
+    );
+    let ended = step_ended.lock().unwrap().expect("the step ended");
+    let live = live.lock().unwrap();
+    let (at, line) = live.iter().find(|(_, l)| l.starts_with(&blocked)).unwrap();
+    assert!(*at < ended, "{line}");
+    assert!(line.ends_with(" of 20 s)"), "{line}");
+    let evicted = format!("evicted {}", victim.key());
+    assert!(
+        live.iter().any(|(at, l)| *l == evicted && *at < ended),
+        "{lines:#?}"
+    );
+    // The step's output (what the audit log keeps) is as it was without the sink.
+    let output = watcher.lines.lock().unwrap().join("\n");
+    assert!(output.contains(&evicted), "{output}");
+    assert!(!output.contains("retrying in 1 s ("), "{output}");
+}
+
+/// A [`Watcher`] that also notes when the drain step (step 2) ended.
+struct Stamped(Watcher, Arc<Mutex<Option<Instant>>>);
+
+impl Operator for Stamped {
+    fn ask(&mut self, prompt: &str) -> String {
+        self.0.ask(prompt)
+    }
+    fn decide(&mut self, step: usize, error: &str, skippable: bool) -> Decision {
+        self.0.decide(step, error, skippable)
+    }
+    fn progress(&mut self, event: Progress) {
+        if let Progress::StepOutput { step: 2, .. } | Progress::StepFailed { step: 2, .. } = &event
+        {
+            self.1.lock().unwrap().get_or_insert_with(Instant::now);
+        }
+        self.0.progress(event);
+    }
 }

@@ -13,7 +13,7 @@ use kha::model::etcd::EtcdObservation;
 use kha::runbook::audit::AuditLog;
 use kha::runbook::engine::{Decision, Engine, Operator, Progress};
 use kha::runbook::exec::LiveExecutor;
-use kha::runbook::facts::{self, ClusterFacts, Disposition, PodFacts};
+use kha::runbook::facts::{self, ClusterFacts, DrainFlags, PodFacts};
 use kha::runbook::node::DrainOptions;
 use kha::runbook::{Risk, plan, zone};
 use kha::sources::kube::{KubeSourceConfig, KubeconfigSource};
@@ -98,6 +98,7 @@ async fn an_evacuation_that_loses_etcd_quorum_is_refused_and_a_safe_one_drains_t
         grace_seconds: None,
         timeout_secs: 30,
         retry_secs: 1,
+        ..DrainOptions::default()
     };
     // A zone without a GPU node, so the other zones' GPUs are not in question.
     let zone = topology
@@ -206,7 +207,8 @@ async fn an_evacuation_that_loses_etcd_quorum_is_refused_and_a_safe_one_drains_t
             .map(|p| PodFacts::from_pod(&serde_json::from_value(p.clone()).unwrap()).unwrap())
             .collect();
         assert!(
-            left.iter().all(|p| p.disposition() != Disposition::Evict),
+            left.iter()
+                .all(|p| !p.disposition(DrainFlags::ALL).evicts()),
             "{node}: {left:#?}"
         );
     }

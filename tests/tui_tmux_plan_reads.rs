@@ -35,7 +35,7 @@ fn zone_evacuation_traffic_shift_and_restore_are_planned_from_the_cockpit() {
     t.wait_for("the control-plane runbooks", |s| {
         s.contains("Evacuate the selected node's zone")
     });
-    for _ in 0..3 {
+    for _ in 0..4 {
         t.keys("Down");
     }
     t.keys("Enter");

@@ -21,20 +21,22 @@ pub const LB_MENU: [&str; 3] = [
 ];
 
 /// The control-plane pane's runbooks, in menu order.
-pub const CONTROL_PLANE_MENU: [&str; 4] = [
+pub const CONTROL_PLANE_MENU: [&str; 5] = [
     "Cordon the selected node",
     "Drain the selected node",
+    "Drain it, bare and emptyDir pods too (--force --delete-emptydir-data)",
     "Uncordon the selected node",
     "Evacuate the selected node's zone",
 ];
 
 /// The control-plane menu's zone evacuation entry.
-pub const EVACUATE_ZONE: usize = 3;
+pub const EVACUATE_ZONE: usize = 4;
 
 /// The GPU-nodes pane's runbooks, in menu order.
-pub const GPU_MENU: [&str; 3] = [
+pub const GPU_MENU: [&str; 4] = [
     "Cordon the selected GPU node",
     "Drain the selected GPU node",
+    "Drain it, bare and emptyDir pods too (--force --delete-emptydir-data)",
     "Uncordon the selected GPU node",
 ];
 
@@ -55,6 +57,18 @@ fn node_entry(state: &State, name: &str, i: usize) -> Result<Runbook, String> {
     Ok(match i {
         0 => node::cordon(cluster, &facts, name),
         1 => node::drain(cluster, &facts, name, DrainOptions::default()),
+        // A plain drain refuses pods nothing recreates and pods with local data, as
+        // kubectl does; this one evicts them, and its plan says they are gone for good.
+        2 => node::drain(
+            cluster,
+            &facts,
+            name,
+            DrainOptions {
+                force: true,
+                delete_emptydir_data: true,
+                ..DrainOptions::default()
+            },
+        ),
         _ => node::uncordon(cluster, &facts, name),
     })
 }
@@ -123,6 +137,7 @@ fn pod_facts(p: &PodInfo) -> PodFacts {
         etcd_name: p.etcd_name.clone(),
         ready: p.ready,
         requests: Resources::default(),
+        empty_dir: false,
     }
 }
 

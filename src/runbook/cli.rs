@@ -4,6 +4,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -11,7 +13,7 @@ use color_eyre::eyre::{Result, eyre};
 
 use super::audit::{AuditEvent, AuditLog};
 use super::engine::{Decision, Engine, Operator, Progress, resume_point};
-use super::exec::{Executor, LiveExecutor, PrintOnly};
+use super::exec::{Executor, LiveExecutor, PrintOnly, ProgressSink};
 use super::restore::{self, RestoreMember, RestoreSpec, RestoreTool};
 use super::{Runbook, etcd, plan};
 use crate::cli::Settings;
@@ -241,6 +243,7 @@ pub(crate) async fn execute(
     };
     let mut operator = Terminal {
         preset: args.confirm.clone(),
+        live: Arc::new(AtomicBool::new(false)),
     };
     let run = Run {
         settings,
@@ -254,7 +257,8 @@ pub(crate) async fn execute(
         let live = LiveExecutor::new(&settings.etcd.tls, state_dir)?
             .with_kube(settings.kube.clone())
             .with_ssh_command(settings.ssh_command.clone())
-            .with_lb_auth(settings.lb.auth.clone());
+            .with_lb_auth(settings.lb.auth.clone())
+            .with_progress(operator.live_lines());
         run.with(live, rb, &mut operator).await
     };
     match report {
@@ -310,6 +314,20 @@ impl Run<'_> {
 /// failed step aborts.
 struct Terminal {
     preset: Option<String>,
+    /// Set when the running step printed live lines (a drain), so its output's lines,
+    /// already seen, are not printed again at its end.
+    live: Arc<AtomicBool>,
+}
+
+impl Terminal {
+    /// Prints a step's live lines as they come, like its output's lines.
+    fn live_lines(&self) -> ProgressSink {
+        let live = self.live.clone();
+        Arc::new(move |line: String| {
+            live.store(true, Ordering::SeqCst);
+            println!("    | {line}");
+        })
+    }
 }
 
 /// The answer to a confirmation prompt: `preset` (`--confirm`), else a line typed on
@@ -361,11 +379,16 @@ impl Operator for Terminal {
                 step,
                 title,
                 operation,
-            } => println!("[{step}] {title}\n    runs: {operation}"),
+            } => {
+                self.live.store(false, Ordering::SeqCst);
+                println!("[{step}] {title}\n    runs: {operation}")
+            }
             Progress::StepOutput { output, .. } => {
                 println!("    {}", output.summary);
-                for l in output.lines {
-                    println!("    | {l}");
+                if !self.live.load(Ordering::SeqCst) {
+                    for l in output.lines {
+                        println!("    | {l}");
+                    }
                 }
             }
             Progress::Verifying { what, .. } => println!("    verifying: {what}"),

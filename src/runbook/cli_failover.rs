@@ -100,6 +100,14 @@ pub struct DrainArgs {
     /// Seconds between retries of a blocked eviction.
     #[arg(long, default_value_t = 5)]
     pub retry: u64,
+    /// Evict pods no controller manages too (as kubectl drain --force); nothing
+    /// recreates them. Without it the drain refuses, evicting nothing, while one is there.
+    #[arg(long)]
+    pub force: bool,
+    /// Evict pods with emptyDir volumes too (as kubectl drain --delete-emptydir-data);
+    /// their emptyDir data is lost. Without it the drain refuses while one is there.
+    #[arg(long)]
+    pub delete_emptydir_data: bool,
 }
 
 impl DrainArgs {
@@ -108,6 +116,8 @@ impl DrainArgs {
             grace_seconds: self.grace_period,
             timeout_secs: self.timeout,
             retry_secs: self.retry.max(1),
+            force: self.force,
+            delete_emptydir_data: self.delete_emptydir_data,
         }
     }
 }

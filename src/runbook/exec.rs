@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use color_eyre::eyre::{Result, WrapErr, eyre};
@@ -59,6 +60,11 @@ impl Executor for PrintOnly {
     }
 }
 
+/// Where a long step reports what it does while it runs (a drain: each eviction, each
+/// retry of a blocked one, the pods it still waits for), one line at a time. Called on
+/// the executor's task: it must not block (print, or `try_send`).
+pub type ProgressSink = Arc<dyn Fn(String) + Send + Sync>;
+
 /// The real thing: etcd RPCs, Kubernetes requests, local and ssh argv.
 pub struct LiveExecutor {
     tls: Option<TlsOptions>,
@@ -71,6 +77,9 @@ pub struct LiveExecutor {
     ssh: Vec<String>,
     /// How apiserver backends are probed directly (LB runbooks).
     lb_auth: crate::sources::lb::ApiServerAuth,
+    /// Live lines of long steps; the step's output (and so the audit log) is the same
+    /// with or without it.
+    progress: Option<ProgressSink>,
 }
 
 impl LiveExecutor {
@@ -82,7 +91,21 @@ impl LiveExecutor {
             kube: None,
             ssh: vec!["ssh".into()],
             lb_auth: Default::default(),
+            progress: None,
         })
+    }
+
+    /// Long steps (a drain) report each thing they do to `sink` as it happens.
+    pub fn with_progress(mut self, sink: ProgressSink) -> Self {
+        self.progress = Some(sink);
+        self
+    }
+
+    /// One live line, when someone listens.
+    fn report(&self, line: impl Into<String>) {
+        if let Some(sink) = &self.progress {
+            sink(line.into());
+        }
     }
 
     /// Direct apiserver probes (LB runbooks) use this CA and kubeconfig.

@@ -15,7 +15,8 @@ use tokio::io::AsyncWriteExt;
 use super::{LiveExecutor, StepOutput, ssh_argv};
 use crate::model::lb::LbStatus;
 use crate::runbook::exec_cr::Settled;
-use crate::runbook::facts::{self, Disposition, PdbFacts, PodFacts};
+use crate::runbook::facts::{self, DrainFlags, PdbFacts, PodFacts};
+use crate::runbook::node::DrainOptions;
 use crate::runbook::{Operation, Verification, lb};
 use crate::sources::lb::{BackendTarget, LbProber, LbSourceConfig, LbStatsEndpoint, haproxy};
 
@@ -92,14 +93,17 @@ impl LiveExecutor {
                 grace_seconds,
                 timeout_secs,
                 retry_secs,
+                force,
+                delete_emptydir_data,
             } => {
-                self.drain_node(
-                    node,
-                    *grace_seconds,
-                    Duration::from_secs(*timeout_secs),
-                    Duration::from_secs((*retry_secs).max(1)),
-                )
-                .await
+                let opts = DrainOptions {
+                    grace_seconds: *grace_seconds,
+                    timeout_secs: *timeout_secs,
+                    retry_secs: (*retry_secs).max(1),
+                    force: *force,
+                    delete_emptydir_data: *delete_emptydir_data,
+                };
+                self.drain_node(node, opts).await
             }
             Operation::ArgvWithInput { host, argv, input } => {
                 self.run_argv_with_input(host.as_deref(), argv, input).await
@@ -166,19 +170,21 @@ impl LiveExecutor {
                     return Err(eyre!("{node} is schedulable again: cordon it first"));
                 }
                 let pods = facts::pods_on_node(&client, node).await?;
+                // Whatever the flags were: a drain that ended well evicted every pod
+                // but mirror and DaemonSet ones (it refuses rather than leave one).
                 let left: Vec<String> = pods
                     .iter()
-                    .filter(|p| p.disposition() == Disposition::Evict)
+                    .filter(|p| p.disposition(DrainFlags::ALL).evicts())
                     .map(PodFacts::key)
                     .collect();
                 if left.is_empty() {
                     Ok(format!(
-                        "{node} unschedulable; no evictable pod left ({} mirror/DaemonSet/unmanaged pod(s) stay)",
+                        "{node} unschedulable; no pod left but {} mirror/DaemonSet pod(s)",
                         pods.len()
                     ))
                 } else {
                     Err(eyre!(
-                        "{} evictable pod(s) still on {node}: {}",
+                        "{} pod(s) still on {node} besides mirror and DaemonSet pods: {}",
                         left.len(),
                         left.join(", ")
                     ))
@@ -345,27 +351,34 @@ impl LiveExecutor {
         }
     }
 
-    /// Evicts every evictable pod of `node`, retrying the ones a budget blocks, then
-    /// waits for them to go. Fails with the tally when anything is left at `timeout`.
-    async fn drain_node(
-        &self,
-        node: &str,
-        grace: Option<i64>,
-        timeout: Duration,
-        retry: Duration,
-    ) -> Result<StepOutput> {
-        let deadline = Instant::now() + timeout;
+    /// Evicts every pod of `node` the drain's filters let go, retrying the ones a budget
+    /// blocks, then waits for them to go; refuses, evicting nothing, when a pod needs a
+    /// flag not given. Fails with the tally when anything is left at the timeout. Each
+    /// thing it does is reported live ([`LiveExecutor::with_progress`]) as well as in
+    /// the step's output.
+    async fn drain_node(&self, node: &str, opts: DrainOptions) -> Result<StepOutput> {
+        let timeout = Duration::from_secs(opts.timeout_secs);
+        let retry = Duration::from_secs(opts.retry_secs.max(1));
+        let started = Instant::now();
+        let deadline = started + timeout;
         let client = self.kube_client().await?;
         let pods = facts::pods_on_node(&client, node).await?;
+        // The pods may have changed since the plan: check again before evicting any.
+        if let Some(why) = facts::refusal(&pods, opts.flags()) {
+            self.report(format!("refused: {why}"));
+            return Err(eyre!(
+                "drain of {node} refused, nothing evicted: {why}. {node} stays cordoned"
+            ));
+        }
         let mut pdbs = facts::list_pdbs(&client).await.unwrap_or_default();
         let mut tally = DrainTally::default();
         let mut lines = Vec::new();
         let mut pending: Vec<PodFacts> = Vec::new();
         for p in pods {
-            match p.disposition() {
-                Disposition::Evict => pending.push(p),
+            match p.disposition(opts.flags()) {
+                d if d.evicts() => pending.push(p),
                 other => {
-                    lines.push(format!("skip {} ({})", p.key(), other.label()));
+                    self.say(&mut lines, format!("skip {} ({})", p.key(), other.label()));
                     tally
                         .skipped
                         .entry(other.label())
@@ -374,24 +387,46 @@ impl LiveExecutor {
                 }
             }
         }
+        self.report(format!("{} pod(s) to evict from {node}", pending.len()));
         let mut evicted: Vec<PodFacts> = Vec::new();
         loop {
             let mut retry_later = Vec::new();
             for pod in pending {
-                match evict(&client, &pod, grace).await {
+                match evict(&client, &pod, opts.grace_seconds).await {
                     Evicted::Yes => {
-                        lines.push(format!("evicted {}", pod.key()));
+                        self.say(&mut lines, format!("evicted {}", pod.key()));
                         tally.blocked.remove(&pod.key());
                         tally.evicted.push(pod.key());
                         evicted.push(pod);
                     }
                     Evicted::Gone => {
-                        lines.push(format!("{} already gone", pod.key()));
+                        self.say(&mut lines, format!("{} already gone", pod.key()));
                         tally.blocked.remove(&pod.key());
                         tally.evicted.push(pod.key());
                     }
                     Evicted::Blocked(why) => {
-                        let why = name_the_budget(why, &pod, &pdbs);
+                        let budget = budget_name(&why, &pod, &pdbs);
+                        let why = name_the_budget(why, &pod, budget.as_deref());
+                        let elapsed = started.elapsed().as_secs();
+                        let blocker = match &budget {
+                            Some(b) => format!("PodDisruptionBudget {}/{b}", pod.namespace),
+                            None => "a PodDisruptionBudget".into(),
+                        };
+                        // Every refusal live; only a new reason in the output.
+                        if Instant::now() + retry < deadline {
+                            self.report(format!(
+                                "{} blocked by {blocker}, retrying in {} s ({elapsed} s of {} s)",
+                                pod.key(),
+                                retry.as_secs(),
+                                timeout.as_secs()
+                            ));
+                        } else {
+                            self.report(format!(
+                                "{} blocked by {blocker}, no time left to retry ({elapsed} s of {} s)",
+                                pod.key(),
+                                timeout.as_secs()
+                            ));
+                        }
                         if tally.blocked.get(&pod.key()) != Some(&why) {
                             lines.push(format!(
                                 "{} blocked: {why}; retrying every {} s",
@@ -403,7 +438,10 @@ impl LiveExecutor {
                         retry_later.push(pod);
                     }
                     Evicted::Failed(why) => {
-                        lines.push(format!("{} could not be evicted: {why}", pod.key()));
+                        self.say(
+                            &mut lines,
+                            format!("{} could not be evicted: {why}", pod.key()),
+                        );
                         tally.failed.insert(pod.key(), why);
                     }
                 }
@@ -417,26 +455,7 @@ impl LiveExecutor {
                 pdbs = fresh;
             }
         }
-        // Wait for the evicted pods to be gone (or replaced under the same name).
-        let mut lingering: Vec<String> = Vec::new();
-        for pod in &evicted {
-            let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
-            loop {
-                let gone = match api.get_opt(&pod.name).await {
-                    Ok(None) => true,
-                    Ok(Some(p)) => p.metadata.uid != pod.uid,
-                    Err(_) => false,
-                };
-                if gone {
-                    break;
-                }
-                if Instant::now() >= deadline {
-                    lingering.push(pod.key());
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
+        let lingering = self.wait_for_gone(&client, evicted, deadline).await;
         let summary = tally.summary(node);
         if tally.blocked.is_empty() && tally.failed.is_empty() && lingering.is_empty() {
             return Ok(StepOutput {
@@ -465,6 +484,74 @@ impl LiveExecutor {
             why.join("; ")
         ))
     }
+
+    /// A line for the step's output (and so the audit log), reported live too.
+    fn say(&self, lines: &mut Vec<String>, line: String) {
+        self.report(line.clone());
+        lines.push(line);
+    }
+
+    /// Waits until the evicted pods are gone (or replaced under the same name), saying
+    /// live which are still there; returns those left at `deadline`.
+    async fn wait_for_gone(
+        &self,
+        client: &kube::Client,
+        mut waiting: Vec<PodFacts>,
+        deadline: Instant,
+    ) -> Vec<String> {
+        let mut said: Option<(usize, Instant)> = None;
+        loop {
+            let mut still = Vec::new();
+            for pod in waiting {
+                let api = Api::<Pod>::namespaced(client.clone(), &pod.namespace);
+                let gone = match api.get_opt(&pod.name).await {
+                    Ok(None) => true,
+                    Ok(Some(p)) => p.metadata.uid != pod.uid,
+                    Err(_) => false,
+                };
+                if !gone {
+                    still.push(pod);
+                }
+            }
+            waiting = still;
+            if waiting.is_empty() {
+                if said.is_some() {
+                    self.report("every evicted pod is gone");
+                }
+                return Vec::new();
+            }
+            if Instant::now() >= deadline {
+                return waiting.iter().map(PodFacts::key).collect();
+            }
+            // Say it when the count changes, else every 5 s.
+            let due = said
+                .is_none_or(|(n, at)| n != waiting.len() || at.elapsed() >= Duration::from_secs(5));
+            if due {
+                let keys: Vec<String> = waiting.iter().map(PodFacts::key).collect();
+                self.report(format!(
+                    "waiting for {} pod(s) to go: {}",
+                    waiting.len(),
+                    listed(&keys, 5)
+                ));
+                said = Some((waiting.len(), Instant::now()));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// `a, b, c` and `… and N more` past `max`.
+fn listed(keys: &[String], max: usize) -> String {
+    let mut out = keys
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > max {
+        out.push_str(&format!(" and {} more", keys.len() - max));
+    }
+    out
 }
 
 /// The Eviction body kubectl sends (built by hand: kube-rs's `evict` names the options
@@ -523,17 +610,19 @@ async fn evict(client: &kube::Client, pod: &PodFacts, grace: Option<i64>) -> Evi
     }
 }
 
-/// "PodDisruptionBudget ns/name (…the API server's words…)": the budget named from the
-/// 429's causes (`The disruption budget NAME needs …`), else from the budgets that
-/// select the pod.
-fn name_the_budget(why: String, pod: &PodFacts, pdbs: &[PdbFacts]) -> String {
-    let from_cause = why
-        .split("The disruption budget ")
+/// The name of the budget that blocks: from the 429's causes (`The disruption budget
+/// NAME needs …`), else the first budget that selects the pod.
+fn budget_name(why: &str, pod: &PodFacts, pdbs: &[PdbFacts]) -> Option<String> {
+    why.split("The disruption budget ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next())
-        .map(str::to_string);
-    let name = from_cause.or_else(|| pdbs.iter().find(|b| b.selects(pod)).map(|b| b.name.clone()));
-    match name {
+        .map(str::to_string)
+        .or_else(|| pdbs.iter().find(|b| b.selects(pod)).map(|b| b.name.clone()))
+}
+
+/// "PodDisruptionBudget ns/name allows no disruption (429: …the API server's words…)".
+fn name_the_budget(why: String, pod: &PodFacts, budget: Option<&str>) -> String {
+    match budget {
         Some(n) => format!(
             "PodDisruptionBudget {}/{n} allows no disruption (429: {why})",
             pod.namespace

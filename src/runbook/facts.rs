@@ -3,7 +3,7 @@
 //! Read from the API once, when a plan is made, and again by the drain itself. The
 //! conversions are pure and never panic on odd objects.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use color_eyre::eyre::{Result, eyre};
@@ -48,7 +48,8 @@ impl Resources {
             && self.gpus >= need.gpus
     }
 
-    fn max(self, other: Resources) -> Resources {
+    /// Each resource the larger of the two.
+    pub fn max(self, other: Resources) -> Resources {
         Resources {
             cpu_millis: self.cpu_millis.max(other.cpu_millis),
             memory_bytes: self.memory_bytes.max(other.memory_bytes),
@@ -71,7 +72,7 @@ impl fmt::Display for Resources {
 }
 
 /// `2500` -> `2.5`, `3000` -> `3`.
-fn cores(millis: u64) -> String {
+pub(crate) fn cores(millis: u64) -> String {
     if millis.is_multiple_of(1000) {
         (millis / 1000).to_string()
     } else {
@@ -176,29 +177,116 @@ impl NodeFacts {
     }
 }
 
+/// What a drain may evict beyond pods a controller recreates: kubectl drain's `--force`
+/// and `--delete-emptydir-data`. DaemonSet pods are always skipped (kubectl's
+/// `--ignore-daemonsets`, always on).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DrainFlags {
+    /// Evict pods no controller manages too; nothing recreates them.
+    pub force: bool,
+    /// Evict pods with `emptyDir` volumes too; their local data is lost.
+    pub delete_emptydir_data: bool,
+}
+
+impl DrainFlags {
+    /// Both flags: what a drain that ran to its end evicted.
+    pub const ALL: DrainFlags = DrainFlags {
+        force: true,
+        delete_emptydir_data: true,
+    };
+}
+
+/// Why a drain refuses to start while a pod is on the node: the flags it lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Refusal {
+    /// No controller would recreate the pod (`--force` allows it).
+    pub no_controller: bool,
+    /// The pod has `emptyDir` volumes whose data would be lost (`--delete-emptydir-data`
+    /// allows it).
+    pub empty_dir: bool,
+}
+
+impl Refusal {
+    /// `no controller, nothing would recreate it (--force)`, and/or the emptyDir reason.
+    pub fn describe(&self) -> String {
+        let mut why = Vec::new();
+        if self.no_controller {
+            why.push("no controller, nothing would recreate it (--force)");
+        }
+        if self.empty_dir {
+            why.push("emptyDir volume, its data would be lost (--delete-emptydir-data)");
+        }
+        why.join(" and ")
+    }
+}
+
+/// Pods named in a refusal, at most.
+const REFUSED_LISTED: usize = 10;
+
+/// Why a drain with `flags` evicts nothing, when some of `pods` need a flag it lacks:
+/// `2 pod(s) need a flag: ns/a: no controller, … (--force); ns/b: …`. The plan's
+/// precondition and the drain itself (re-checking when it runs) say the same.
+pub fn refusal<'a>(
+    pods: impl IntoIterator<Item = &'a PodFacts>,
+    flags: DrainFlags,
+) -> Option<String> {
+    let refused: Vec<String> = pods
+        .into_iter()
+        .filter_map(|p| match p.disposition(flags) {
+            Disposition::Refuse(r) => Some(format!("{}: {}", p.key(), r.describe())),
+            _ => None,
+        })
+        .collect();
+    if refused.is_empty() {
+        return None;
+    }
+    let mut out = format!(
+        "{} pod(s) need a flag: {}",
+        refused.len(),
+        refused
+            .iter()
+            .take(REFUSED_LISTED)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    if refused.len() > REFUSED_LISTED {
+        out.push_str(&format!("; and {} more", refused.len() - REFUSED_LISTED));
+    }
+    Some(out)
+}
+
 /// What a drain does with a pod.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Disposition {
-    /// Evicted through the Eviction API.
+    /// Evicted; its controller makes a new one elsewhere (or it had finished, and
+    /// evicting it disrupts nothing).
     Evict,
+    /// Evicted under `--force` although no controller manages it: gone for good.
+    EvictUnmanaged,
     /// A static pod's mirror: the kubelet owns it; eviction cannot remove it.
     SkipMirror,
     /// The DaemonSet controller ignores unschedulable and would put it right back.
     SkipDaemonSet,
-    /// No controller would recreate it: not evicted (kubectl drain refuses it without
-    /// --force); delete it by hand if losing it is fine.
-    SkipUnmanaged,
+    /// The drain refuses to start (evicting nothing) while the pod is there.
+    Refuse(Refusal),
 }
 
 impl Disposition {
     pub fn label(self) -> &'static str {
         match self {
             Disposition::Evict => "evict",
+            Disposition::EvictUnmanaged => "evict, no controller: nothing recreates it",
             Disposition::SkipMirror => "mirror pod",
             Disposition::SkipDaemonSet => "DaemonSet pod",
-            Disposition::SkipUnmanaged => "no controller",
+            Disposition::Refuse(_) => "refused",
         }
+    }
+
+    /// Whether the drain evicts the pod.
+    pub fn evicts(self) -> bool {
+        matches!(self, Disposition::Evict | Disposition::EvictUnmanaged)
     }
 }
 
@@ -220,6 +308,8 @@ pub struct PodFacts {
     pub etcd_name: Option<String>,
     pub ready: bool,
     pub requests: Resources,
+    /// Has `emptyDir` volumes (node-local data that goes with the pod).
+    pub empty_dir: bool,
 }
 
 impl PodFacts {
@@ -276,24 +366,47 @@ impl PodFacts {
             labels,
             name,
             requests: requests.max(init),
+            empty_dir: spec.volumes.iter().flatten().any(|v| v.empty_dir.is_some()),
         })
     }
 
-    /// What a drain does with it (kubectl drain's filters, without --force).
-    pub fn disposition(&self) -> Disposition {
+    /// What a drain does with it: kubectl drain's filters. Mirror pods stay; finished
+    /// pods go whatever the flags (DaemonSet ones too); running DaemonSet pods stay;
+    /// pods without a controller need `--force` and pods with `emptyDir` volumes
+    /// `--delete-emptydir-data`, else the whole drain is refused.
+    pub fn disposition(&self, flags: DrainFlags) -> Disposition {
         if self.mirror {
-            Disposition::SkipMirror
-        } else if self
-            .controller
-            .as_ref()
-            .is_some_and(|(kind, _)| kind == "DaemonSet")
-        {
-            Disposition::SkipDaemonSet
-        } else if self.controller.is_none() && !self.finished() {
-            Disposition::SkipUnmanaged
+            return Disposition::SkipMirror;
+        }
+        if self.finished() {
+            return Disposition::Evict;
+        }
+        if self.owned_by_daemonset() {
+            return Disposition::SkipDaemonSet;
+        }
+        let missing = Refusal {
+            no_controller: self.controller.is_none() && !flags.force,
+            empty_dir: self.empty_dir && !flags.delete_emptydir_data,
+        };
+        if missing.no_controller || missing.empty_dir {
+            Disposition::Refuse(missing)
+        } else if self.controller.is_none() {
+            Disposition::EvictUnmanaged
         } else {
             Disposition::Evict
         }
+    }
+
+    fn owned_by_daemonset(&self) -> bool {
+        self.controller
+            .as_ref()
+            .is_some_and(|(kind, _)| kind == "DaemonSet")
+    }
+
+    /// Evicted by a drain and made again elsewhere by its controller: what needs room on
+    /// other nodes (not mirror, DaemonSet, finished or unmanaged pods).
+    pub fn recreated_elsewhere(&self) -> bool {
+        !self.mirror && !self.finished() && !self.owned_by_daemonset() && self.controller.is_some()
     }
 
     /// Succeeded or Failed: evicting it disrupts nothing.
@@ -366,6 +479,18 @@ impl ClusterFacts {
         self.pods
             .iter()
             .filter(move |p| p.node.as_deref() == Some(node))
+    }
+
+    /// Every node's pods, indexed once: planning for thousands of nodes must not scan
+    /// every pod once per node.
+    pub fn pods_by_node(&self) -> HashMap<&str, Vec<&PodFacts>> {
+        let mut index: HashMap<&str, Vec<&PodFacts>> = HashMap::new();
+        for p in &self.pods {
+            if let Some(n) = p.node.as_deref() {
+                index.entry(n).or_default().push(p);
+            }
+        }
+        index
     }
 
     /// The budget that would block evicting `pod` now, if any.
@@ -467,6 +592,110 @@ mod tests {
         assert_eq!(quantity("lots", 1), None);
         assert_eq!(quantity("", 1), None);
         assert_eq!(quantity("-1", 1), None);
+    }
+
+    fn pod(controller: Option<&str>, phase: &str) -> PodFacts {
+        PodFacts {
+            namespace: "shop".into(),
+            name: "p".into(),
+            uid: None,
+            node: Some("worker-a-1".into()),
+            phase: phase.into(),
+            labels: BTreeMap::new(),
+            mirror: false,
+            controller: controller.map(|k| (k.to_string(), "owner".to_string())),
+            component: None,
+            etcd_name: None,
+            ready: true,
+            requests: Resources::default(),
+            empty_dir: false,
+        }
+    }
+
+    #[test]
+    fn dispositions_follow_kubectl_drain_filters() {
+        let none = DrainFlags::default();
+        let force = DrainFlags {
+            force: true,
+            ..none
+        };
+        let emptydir = DrainFlags {
+            delete_emptydir_data: true,
+            ..none
+        };
+        let managed = pod(Some("ReplicaSet"), "Running");
+        assert_eq!(managed.disposition(none), Disposition::Evict);
+        assert!(managed.recreated_elsewhere());
+        let daemon = pod(Some("DaemonSet"), "Running");
+        assert_eq!(
+            daemon.disposition(DrainFlags::ALL),
+            Disposition::SkipDaemonSet
+        );
+        assert!(!daemon.recreated_elsewhere());
+        let mut mirror = pod(Some("Node"), "Succeeded");
+        mirror.mirror = true;
+        assert_eq!(mirror.disposition(DrainFlags::ALL), Disposition::SkipMirror);
+
+        let bare = pod(None, "Running");
+        assert_eq!(
+            bare.disposition(none),
+            Disposition::Refuse(Refusal {
+                no_controller: true,
+                empty_dir: false
+            })
+        );
+        assert_eq!(bare.disposition(force), Disposition::EvictUnmanaged);
+        assert!(!bare.recreated_elsewhere());
+        let mut scratch = pod(Some("StatefulSet"), "Running");
+        scratch.empty_dir = true;
+        assert!(matches!(scratch.disposition(force), Disposition::Refuse(_)));
+        assert_eq!(scratch.disposition(emptydir), Disposition::Evict);
+        let mut both = pod(None, "Running");
+        both.empty_dir = true;
+        assert_eq!(
+            both.disposition(force),
+            Disposition::Refuse(Refusal {
+                no_controller: false,
+                empty_dir: true
+            })
+        );
+        assert_eq!(
+            both.disposition(DrainFlags::ALL),
+            Disposition::EvictUnmanaged
+        );
+
+        // Finished pods go whatever the flags, DaemonSet ones too.
+        let mut done = pod(None, "Succeeded");
+        done.empty_dir = true;
+        assert_eq!(done.disposition(none), Disposition::Evict);
+        assert_eq!(
+            pod(Some("DaemonSet"), "Failed").disposition(none),
+            Disposition::Evict
+        );
+        assert!(!done.recreated_elsewhere());
+    }
+
+    #[test]
+    fn a_refusal_names_each_pod_and_its_flag_and_counts_the_rest() {
+        let mut pods: Vec<PodFacts> = (0..12)
+            .map(|i| PodFacts {
+                name: format!("bare-{i:02}"),
+                ..pod(None, "Running")
+            })
+            .collect();
+        pods[1].empty_dir = true;
+        pods.push(pod(Some("ReplicaSet"), "Running"));
+        let why = refusal(&pods, DrainFlags::default()).unwrap();
+        assert!(
+            why.starts_with(
+                "12 pod(s) need a flag: shop/bare-00: no controller, nothing would recreate it (--force); \
+                 shop/bare-01: no controller, nothing would recreate it (--force) and emptyDir volume, \
+                 its data would be lost (--delete-emptydir-data); shop/bare-02"
+            ),
+            "{why}"
+        );
+        assert!(why.ends_with("; and 2 more"), "{why}");
+        assert_eq!(refusal(&pods, DrainFlags::ALL), None);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod etcd;
 pub mod exec;
 pub mod exec_cr;
 pub mod facts;
+pub mod fit;
 pub mod lb;
 pub mod node;
 pub mod plan;
@@ -153,13 +154,19 @@ pub enum Operation {
     HaproxyCommand { endpoint: String, command: String },
     /// Every pod on `node` evicted through the `policy/v1` Eviction API (mirror and
     /// DaemonSet pods skipped), retrying evictions a PodDisruptionBudget blocks (429)
-    /// every `retry_secs` until `timeout_secs`, then waiting for the pods to go.
+    /// every `retry_secs` until `timeout_secs`, then waiting for the pods to go. Refused,
+    /// evicting nothing, while a pod without a controller is there and `force` is not
+    /// set, or one with `emptyDir` volumes and `delete_emptydir_data` is not set.
     KubeDrainNode {
         node: String,
         /// `deleteOptions.gracePeriodSeconds`; `None`: each pod's own.
         grace_seconds: Option<i64>,
         timeout_secs: u64,
         retry_secs: u64,
+        /// kubectl's `--force`: pods no controller manages are evicted too.
+        force: bool,
+        /// kubectl's `--delete-emptydir-data`: pods with `emptyDir` volumes too.
+        delete_emptydir_data: bool,
     },
     /// A program run with `input` on its standard input (argv, never a shell), on this
     /// machine or on `host` over ssh, e.g. `tee FILE` to write a file.
@@ -281,14 +288,28 @@ impl Operation {
                 grace_seconds,
                 timeout_secs,
                 retry_secs,
+                force,
+                delete_emptydir_data,
             } => {
                 let grace = match grace_seconds {
                     Some(g) => format!("gracePeriodSeconds {g}"),
                     None => "each pod's grace period".into(),
                 };
+                let flags: Vec<&str> = [
+                    (*force, "--force"),
+                    (*delete_emptydir_data, "--delete-emptydir-data"),
+                ]
+                .into_iter()
+                .filter_map(|(on, flag)| on.then_some(flag))
+                .collect();
+                let flags = if flags.is_empty() {
+                    "no --force, no --delete-emptydir-data".to_string()
+                } else {
+                    flags.join(" ")
+                };
                 format!(
                     "kube POST pods/<pod>/eviction (policy/v1 Eviction, {grace}) for every pod on {node} \
-                     but mirror and DaemonSet pods; 429 retried every {retry_secs} s for up to {timeout_secs} s"
+                     but mirror and DaemonSet pods ({flags}); 429 retried every {retry_secs} s for up to {timeout_secs} s"
                 )
             }
             Operation::ArgvWithInput { host, argv, input } => {
@@ -445,8 +466,7 @@ impl Verification {
                 }
             }
             Verification::NodeDrained { node } => format!(
-                "{node} is unschedulable and no evictable pod is left on it (mirror, DaemonSet \
-                 and unmanaged pods stay)"
+                "{node} is unschedulable and no pod but mirror and DaemonSet pods is left on it"
             ),
             Verification::NginxUpstreamIs {
                 host,

@@ -1,15 +1,18 @@
 //! Node runbooks: cordon (mark unschedulable), drain (cordon, then a `policy/v1`
-//! Eviction per pod, PDB-aware, mirror and DaemonSet pods skipped) and uncordon. Pure:
-//! planned from [`ClusterFacts`] read beforehand; the drain itself lists the node's pods
-//! again when it runs.
+//! Eviction per pod, PDB-aware, mirror and DaemonSet pods skipped, pods without a
+//! controller or with `emptyDir` volumes refused unless `--force` /
+//! `--delete-emptydir-data`, as kubectl drain does) and uncordon. Pure: planned from
+//! [`ClusterFacts`] read beforehand; the drain itself lists the node's pods again when
+//! it runs and re-checks them.
 
 use std::fmt::Write;
 use std::time::Duration;
 
-use super::facts::{ClusterFacts, Disposition};
+use super::facts::{self, ClusterFacts, Disposition, DrainFlags, PodFacts};
 use super::{Operation, Precondition, Risk, Runbook, Step, Verification};
 
-/// How a drain behaves (`kha node drain --timeout/--grace-period`).
+/// How a drain behaves (`kha node drain --timeout/--grace-period/--retry/--force/
+/// --delete-emptydir-data`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrainOptions {
     /// `deleteOptions.gracePeriodSeconds`; `None`: each pod's own.
@@ -18,6 +21,10 @@ pub struct DrainOptions {
     pub timeout_secs: u64,
     /// Pause between retries of blocked evictions (kubectl: 5 s).
     pub retry_secs: u64,
+    /// Evict pods no controller manages too (kubectl's `--force`): gone for good.
+    pub force: bool,
+    /// Evict pods with `emptyDir` volumes too (`--delete-emptydir-data`): data lost.
+    pub delete_emptydir_data: bool,
 }
 
 impl Default for DrainOptions {
@@ -26,6 +33,17 @@ impl Default for DrainOptions {
             grace_seconds: None,
             timeout_secs: 300,
             retry_secs: 5,
+            force: false,
+            delete_emptydir_data: false,
+        }
+    }
+}
+
+impl DrainOptions {
+    pub fn flags(&self) -> DrainFlags {
+        DrainFlags {
+            force: self.force,
+            delete_emptydir_data: self.delete_emptydir_data,
         }
     }
 }
@@ -88,74 +106,208 @@ pub(crate) fn cordon_step(node: &str) -> Step {
     }
 }
 
-/// The evictions of one node, with what the plan knows about its pods.
-pub(crate) fn drain_step(facts: &ClusterFacts, node: &str, opts: DrainOptions, risk: Risk) -> Step {
+/// The evictions of one node, with what the plan knows about its pods (`pods`: the
+/// node's, when `facts.pods_listed`).
+pub(crate) fn drain_step(
+    facts: &ClusterFacts,
+    node: &str,
+    pods: &[&PodFacts],
+    opts: DrainOptions,
+    risk: Risk,
+) -> Step {
     Step {
         title: format!("Drain {node}"),
-        explanation: drain_explanation(facts, node, opts),
+        explanation: drain_explanation(facts, node, pods, opts),
         risk,
         operation: Operation::KubeDrainNode {
             node: node.into(),
             grace_seconds: opts.grace_seconds,
             timeout_secs: opts.timeout_secs,
             retry_secs: opts.retry_secs,
+            force: opts.force,
+            delete_emptydir_data: opts.delete_emptydir_data,
         },
         verification: Verification::NodeDrained { node: node.into() },
         timeout: Duration::from_secs(60),
         on_failure: format!(
             "the summary names the PodDisruptionBudget that blocks: let its workload get \
-             Ready elsewhere (or scale it up) and retry; {node} stays cordoned meanwhile \
-             (uncordon it with `kha node uncordon {node}` to give up)"
+             Ready elsewhere (or scale it up) and retry; when it names pods that need \
+             --force or --delete-emptydir-data, move them yourself or plan again with the \
+             flag; {node} stays cordoned meanwhile (uncordon it with `kha node uncordon \
+             {node}` to give up)"
         ),
         skippable: false,
     }
 }
 
-fn drain_explanation(facts: &ClusterFacts, node: &str, opts: DrainOptions) -> String {
+fn drain_explanation(
+    facts: &ClusterFacts,
+    node: &str,
+    pods: &[&PodFacts],
+    opts: DrainOptions,
+) -> String {
     let mut out = format!(
         "Evicts every pod on {node} through the policy/v1 Eviction API (a hand-built \
          Eviction with deleteOptions), so PodDisruptionBudgets are honoured: a 429 is \
          retried every {} s for up to {} s, naming the budget. Mirror (static) pods and \
-         DaemonSet pods are skipped; pods with no controller are left (nothing would \
-         recreate them). Then waits for the evicted pods to be gone.",
+         DaemonSet pods are always skipped (kubectl's --ignore-daemonsets); finished pods \
+         are evicted whatever the flags. ",
         opts.retry_secs, opts.timeout_secs
+    );
+    out.push_str(if opts.force {
+        "--force: pods no controller manages are evicted too, and nothing recreates them. "
+    } else {
+        "A pod no controller manages makes the drain refuse, evicting nothing (--force \
+         evicts it for good). "
+    });
+    out.push_str(if opts.delete_emptydir_data {
+        "--delete-emptydir-data: pods with emptyDir volumes are evicted too, and the data \
+         in those volumes is lost. "
+    } else {
+        "So does a pod with emptyDir volumes (--delete-emptydir-data evicts it, losing \
+         that data). "
+    });
+    out.push_str(
+        "The drain lists the pods again and re-checks them when it runs. Then it waits for \
+         the evicted pods to be gone.",
     );
     if !facts.pods_listed {
         out.push_str(" The pods are listed when the drain runs.");
         return out;
     }
-    let pods: Vec<_> = facts.pods_on(node).collect();
-    let evict: Vec<_> = pods
+    let flags = opts.flags();
+    let evict = pods
         .iter()
-        .filter(|p| p.disposition() == Disposition::Evict)
-        .collect();
+        .filter(|p| p.disposition(flags).evicts())
+        .count();
+    let refused = pods
+        .iter()
+        .filter(|p| matches!(p.disposition(flags), Disposition::Refuse(_)))
+        .count();
     let _ = write!(
         out,
-        "\n\nWhen planned: {} pod(s) on {node}, {} to evict.",
+        "\n\nWhen planned: {} pod(s) on {node}, {evict} to evict",
         pods.len(),
-        evict.len()
     );
+    if refused > 0 {
+        let _ = write!(out, ", {refused} refused");
+    }
+    out.push('.');
     for p in pods.iter().take(LISTED) {
         let owner = p
             .controller
             .as_ref()
             .map_or("no controller".to_string(), |(k, n)| format!("{k} {n}"));
-        let what = match p.disposition() {
-            Disposition::Evict => match facts.blocking_pdb(p) {
-                Some(b) => format!(
-                    "evict — PodDisruptionBudget {}/{} allows 0 disruptions now: will wait",
-                    b.namespace, b.name
-                ),
-                None => "evict".into(),
-            },
+        let disposition = p.disposition(flags);
+        let mut what = match disposition {
+            Disposition::Evict => "evict".to_string(),
+            Disposition::EvictUnmanaged => "evict for good (--force; nothing recreates it)".into(),
+            Disposition::Refuse(r) => format!("refused: {}", r.describe()),
             other => format!("skip ({})", other.label()),
         };
+        if disposition.evicts() {
+            if p.empty_dir && !p.finished() {
+                what.push_str(", its emptyDir data is lost (--delete-emptydir-data)");
+            }
+            if let Some(b) = facts.blocking_pdb(p) {
+                let _ = write!(
+                    what,
+                    " — PodDisruptionBudget {}/{} allows 0 disruptions now: will wait",
+                    b.namespace, b.name
+                );
+            }
+        }
         let _ = write!(out, "\n- {} ({owner}): {what}", p.key());
     }
     if pods.len() > LISTED {
         let _ = write!(out, "\n- … and {} more", pods.len() - LISTED);
     }
     out
+}
+
+/// Pods named in the evidence of what the flags allow, at most.
+const NAMED: usize = 5;
+
+fn named(keys: &[String]) -> String {
+    let mut out = keys
+        .iter()
+        .take(NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if keys.len() > NAMED {
+        let _ = write!(out, " and {} more", keys.len() - NAMED);
+    }
+    out
+}
+
+/// kubectl drain's refusals, checked on the pods `place` (`on NODE`, `in zone Z`) when
+/// planned: none needs `--force` or `--delete-emptydir-data` that was not given. The
+/// evidence names the pods those flags let go (or the refused ones, in the words the
+/// drain itself refuses with).
+pub(crate) fn flags_allow<'a>(
+    facts: &ClusterFacts,
+    place: &str,
+    pods: impl IntoIterator<Item = &'a PodFacts> + Clone,
+    opts: DrainOptions,
+) -> Precondition {
+    let description = format!(
+        "the drain may evict every pod {place} (a pod with no controller needs --force, \
+         one with emptyDir volumes --delete-emptydir-data)"
+    );
+    if !facts.pods_listed {
+        return Precondition {
+            description,
+            met: true,
+            evidence: "not checked when planned (the cockpit does not list every pod): the \
+                       drain checks when it runs and refuses, evicting nothing, if a pod \
+                       needs a flag"
+                .into(),
+        };
+    }
+    let flags = opts.flags();
+    if let Some(why) = facts::refusal(pods.clone(), flags) {
+        return Precondition {
+            description,
+            met: false,
+            evidence: why,
+        };
+    }
+    let mut unmanaged = Vec::new();
+    let mut data_lost = Vec::new();
+    for p in pods {
+        let d = p.disposition(flags);
+        if d == Disposition::EvictUnmanaged {
+            unmanaged.push(p.key());
+        }
+        if d.evicts() && p.empty_dir && !p.finished() {
+            data_lost.push(p.key());
+        }
+    }
+    let mut said = Vec::new();
+    if !unmanaged.is_empty() {
+        said.push(format!(
+            "--force evicts {} pod(s) no controller recreates: {}",
+            unmanaged.len(),
+            named(&unmanaged)
+        ));
+    }
+    if !data_lost.is_empty() {
+        said.push(format!(
+            "--delete-emptydir-data loses the emptyDir data of {} pod(s): {}",
+            data_lost.len(),
+            named(&data_lost)
+        ));
+    }
+    Precondition {
+        description,
+        met: true,
+        evidence: if said.is_empty() {
+            "no pod without a controller or with emptyDir volumes".into()
+        } else {
+            said.join("; ")
+        },
+    }
 }
 
 /// Another node can take the evicted pods.
@@ -231,7 +383,18 @@ pub fn uncordon(cluster: &str, facts: &ClusterFacts, node: &str) -> Runbook {
     }
 }
 
+/// A drain that may evict pods nothing recreates, or lose emptyDir data, is
+/// destructive (the cluster name must be typed); otherwise disruptive.
+fn drain_risk(opts: DrainOptions) -> Risk {
+    if opts.force || opts.delete_emptydir_data {
+        Risk::Destructive
+    } else {
+        Risk::Disruptive
+    }
+}
+
 pub fn drain(cluster: &str, facts: &ClusterFacts, node: &str, opts: DrainOptions) -> Runbook {
+    let pods: Vec<&PodFacts> = facts.pods_on(node).collect();
     Runbook {
         id: "node.drain".into(),
         title: format!("Drain node {node}"),
@@ -241,10 +404,14 @@ pub fn drain(cluster: &str, facts: &ClusterFacts, node: &str, opts: DrainOptions
              honouring PodDisruptionBudgets, before maintenance or when the node is \
              failing. Ends with a summary: evicted, skipped, blocked."
         ),
-        preconditions: vec![node_exists(facts, node), somewhere_else(facts, node)],
+        preconditions: vec![
+            node_exists(facts, node),
+            somewhere_else(facts, node),
+            flags_allow(facts, &format!("on {node}"), pods.iter().copied(), opts),
+        ],
         steps: vec![
             cordon_step(node),
-            drain_step(facts, node, opts, Risk::Disruptive),
+            drain_step(facts, node, &pods, opts, drain_risk(opts)),
         ],
     }
 }

@@ -90,6 +90,9 @@ struct Cockpit {
     tx: mpsc::Sender<Msg>,
     cancel: Arc<AtomicBool>,
     decisions: std::sync::mpsc::Receiver<Decision>,
+    /// Set when the running step sent live lines (a drain): its output's lines, the
+    /// same ones, are not shown again when it ends.
+    live: Arc<AtomicBool>,
 }
 
 impl Cockpit {
@@ -128,13 +131,16 @@ impl Operator for Cockpit {
                 title,
                 operation,
             } => {
+                self.live.store(false, Ordering::SeqCst);
                 self.say(format!("[{step}] {title}"));
                 self.say(format!("    runs: {operation}"));
             }
             Progress::StepOutput { output, .. } => {
                 self.say(format!("    {}", output.summary));
-                for l in output.lines {
-                    self.say(format!("    | {l}"));
+                if !self.live.load(Ordering::SeqCst) {
+                    for l in output.lines {
+                        self.say(format!("    | {l}"));
+                    }
                 }
             }
             Progress::Verifying { what, .. } => self.say(format!("    verifying: {what}")),
@@ -224,46 +230,51 @@ async fn run(
     seen: Vec<String>,
     (cancel, decisions): (Arc<AtomicBool>, std::sync::mpsc::Receiver<Decision>),
 ) {
-    {
-        {
-            let tx = runner.tx.clone();
-            let result = async {
-                let mut executor = LiveExecutor::new(&runner.etcd_tls, runner.state_dir.clone())
-                    .map_err(|e| format!("{e:#}"))?
-                    .with_ssh_command(runner.ssh_command.clone());
-                if let Some(kube) = runner.kube.clone() {
-                    executor = executor.with_kube(kube);
-                }
-                if let Some(auth) = runner.lb_auth.clone() {
-                    executor = executor.with_lb_auth(auth);
-                }
-                let mut engine = Engine {
-                    executor,
-                    audit: AuditLog::in_dir(&runner.state_dir),
-                    read_only: runner.read_only,
-                    poll: Duration::from_millis(500),
-                    kube_user: match &runner.kube {
-                        Some(kube) => super::cli::audit_identity(kube).await,
-                        None => None,
-                    }
-                    .or_else(|| runner.kube_user.clone()),
-                    seen,
-                };
-                let mut op = Cockpit {
-                    answer,
-                    tx: tx.clone(),
-                    cancel,
-                    decisions,
-                };
-                engine
-                    .run(&runbook, &mut op, None)
-                    .await
-                    .map(|r| format!("{} step(s) done in run {}", r.completed, r.run))
-                    .map_err(|e| format!("{e:#}"))
-            }
-            .await;
-            *runner.active.lock().unwrap_or_else(PoisonError::into_inner) = None;
-            let _ = tx.send(Msg::RunbookFinished(result)).await;
+    let tx = runner.tx.clone();
+    let live = Arc::new(AtomicBool::new(false));
+    let result = async {
+        let (sink, said_live) = (tx.clone(), live.clone());
+        let mut executor = LiveExecutor::new(&runner.etcd_tls, runner.state_dir.clone())
+            .map_err(|e| format!("{e:#}"))?
+            .with_ssh_command(runner.ssh_command.clone())
+            // A drain's evictions and retries as they happen; like `Cockpit::say`,
+            // a full queue only loses a line (the step's output has them all).
+            .with_progress(Arc::new(move |line: String| {
+                said_live.store(true, Ordering::SeqCst);
+                let _ = sink.try_send(Msg::RunbookProgress(format!("    | {line}")));
+            }));
+        if let Some(kube) = runner.kube.clone() {
+            executor = executor.with_kube(kube);
         }
+        if let Some(auth) = runner.lb_auth.clone() {
+            executor = executor.with_lb_auth(auth);
+        }
+        let mut engine = Engine {
+            executor,
+            audit: AuditLog::in_dir(&runner.state_dir),
+            read_only: runner.read_only,
+            poll: Duration::from_millis(500),
+            kube_user: match &runner.kube {
+                Some(kube) => super::cli::audit_identity(kube).await,
+                None => None,
+            }
+            .or_else(|| runner.kube_user.clone()),
+            seen,
+        };
+        let mut op = Cockpit {
+            answer,
+            tx: tx.clone(),
+            cancel,
+            decisions,
+            live,
+        };
+        engine
+            .run(&runbook, &mut op, None)
+            .await
+            .map(|r| format!("{} step(s) done in run {}", r.completed, r.run))
+            .map_err(|e| format!("{e:#}"))
     }
+    .await;
+    *runner.active.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    let _ = tx.send(Msg::RunbookFinished(result)).await;
 }
