@@ -790,3 +790,60 @@ impl Operator for Stamped {
         self.0.progress(event);
     }
 }
+
+/// The same drain started from the cockpit (its runner, as `y` starts it): each
+/// eviction is a progress line while the step runs, and appears once, not again when
+/// the step's output arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cockpit_shows_a_drains_evictions_once_as_they_happen() {
+    let lab = lab().await;
+    let node = lab.topology.workers[2].name.clone();
+    let evictable: Vec<PodFacts> = lab
+        .pods_on(&node)
+        .iter()
+        .map(pod_facts)
+        .filter(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
+        .collect();
+    assert!(!evictable.is_empty(), "the node has pods to evict");
+    allow_others(&lab, &node, "");
+    let facts = lab.facts(&node).await;
+    let rb = node::drain("lab", &facts, &node, fast());
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+    let mut runner = kha::runbook::tui::RunbookRunner::new(
+        Default::default(),
+        lab.dir.path().to_path_buf(),
+        false,
+        tx,
+    );
+    runner.kube = Some(lab.kube.clone());
+    runner.spawn(rb, "y".into(), Vec::new());
+    let mut lines = Vec::new();
+    let finished = loop {
+        match tokio::time::timeout(Duration::from_secs(60), rx.recv()).await {
+            Ok(Some(kha::model::Msg::RunbookProgress(line))) => lines.push(line),
+            Ok(Some(kha::model::Msg::RunbookFinished(result))) => break result,
+            Ok(Some(_)) => {}
+            other => panic!("the run did not finish: {other:?}\n{lines:#?}"),
+        }
+    };
+    assert!(finished.is_ok(), "{finished:?}\n{lines:#?}");
+    for p in &evictable {
+        let evicted = format!("    | evicted {}", p.key());
+        assert_eq!(
+            lines.iter().filter(|l| **l == evicted).count(),
+            1,
+            "{evicted:?} once:\n{lines:#?}"
+        );
+    }
+    // Before the step's summary, i.e. while it ran.
+    let first_eviction = lines
+        .iter()
+        .position(|l| l.starts_with("    | evicted "))
+        .unwrap();
+    let step_output = lines
+        .iter()
+        .position(|l| l.starts_with("    ") && l.contains("evicted") && !l.starts_with("    | "))
+        .unwrap_or(lines.len());
+    assert!(first_eviction < step_output, "{lines:#?}");
+}
