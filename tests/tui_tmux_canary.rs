@@ -7,25 +7,18 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::tmux::Tmux;
+use common::tmux::{KhaDirs, Tmux};
 
 #[test]
 fn the_canary_advisory_leads_to_an_abort_the_rollouts_pane_shows() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config_dir = dir.path().join("config");
-    let state_dir = dir.path().join("state");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::create_dir_all(&state_dir).unwrap();
+    let dirs = KhaDirs::new();
     let kha = env!("CARGO_BIN_EXE_kha");
-    let exit_file = dir.path().join("exit-status");
+    let exit_file = dirs.state.join("exit-status");
     let script = "\"$0\" demo --etcd sim --scenario canary-bad; echo $? > \"$1\"";
-    let t = Tmux::start(
+    let t = Tmux::start_kha(
         "canary",
         &["sh", "-c", script, kha, &exit_file.to_string_lossy()],
-        &[
-            ("KHA_CONFIG_DIR", &config_dir.to_string_lossy()),
-            ("KHA_STATE_DIR", &state_dir.to_string_lossy()),
-        ],
+        &dirs,
     );
     t.wait_for("the cockpit", |s| s.contains("Rollouts"));
 
@@ -72,7 +65,7 @@ fn the_canary_advisory_leads_to_an_abort_the_rollouts_pane_shows() {
         .unwrap_or_else(|| panic!("the rollout's row is Degraded:\n{aborted}"));
     assert!(row.contains("0/7"), "back to step 0: {row}");
 
-    let audit = std::fs::read_to_string(state_dir.join("audit.jsonl")).expect("audit log");
+    let audit = dirs.audit();
     assert!(audit.contains("rollout.abort"), "{audit}");
     assert!(audit.contains("\"finished\""), "{audit}");
     assert!(

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::tmux::Tmux;
+use common::tmux::{KhaDirs, Tmux};
 
 fn clipboard(t: &Tmux) -> String {
     let out = t.cmd(&["show-buffer"]);
@@ -32,20 +32,9 @@ fn copy(t: &Tmux, what: &str, done: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn ctrl_y_copies_the_findings_the_plan_and_the_promql() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config_dir = dir.path().join("config");
-    let state_dir = dir.path().join("state");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::create_dir_all(&state_dir).unwrap();
+    let dirs = KhaDirs::new();
     let kha = env!("CARGO_BIN_EXE_kha");
-    let t = Tmux::start(
-        "copy",
-        &[kha, "demo", "--etcd", "sim"],
-        &[
-            ("KHA_CONFIG_DIR", &config_dir.to_string_lossy()),
-            ("KHA_STATE_DIR", &state_dir.to_string_lossy()),
-        ],
-    );
+    let t = Tmux::start_kha("copy", &[kha, "demo", "--etcd", "sim"], &dirs);
     let set = t.cmd(&["set-option", "-g", "set-clipboard", "on"]);
     assert!(set.status.success(), "tmux set-clipboard on");
     t.wait_for("the cockpit with data", |s| s.contains("leader etcd-"));

@@ -6,24 +6,13 @@
 
 mod common;
 
-use common::tmux::Tmux;
+use common::tmux::{KhaDirs, Tmux};
 
 #[test]
 fn zone_evacuation_traffic_shift_and_restore_are_planned_from_the_cockpit() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config_dir = dir.path().join("config");
-    let state_dir = dir.path().join("state");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    std::fs::create_dir_all(&state_dir).unwrap();
+    let dirs = KhaDirs::new();
     let kha = env!("CARGO_BIN_EXE_kha");
-    let t = Tmux::start(
-        "plan-reads",
-        &[kha, "demo", "--etcd", "sim"],
-        &[
-            ("KHA_CONFIG_DIR", &config_dir.to_string_lossy()),
-            ("KHA_STATE_DIR", &state_dir.to_string_lossy()),
-        ],
-    );
+    let t = Tmux::start_kha("plan-reads", &[kha, "demo", "--etcd", "sim"], &dirs);
     t.wait_for("the cockpit", |s| s.contains("Rollouts"));
 
     // Zone evacuation: the first zone's row, the menu's last entry before any install.
@@ -104,7 +93,7 @@ fn zone_evacuation_traffic_shift_and_restore_are_planned_from_the_cockpit() {
     });
     assert!(done.contains("done:"), "the restore failed:\n{done}");
 
-    let audit = std::fs::read_to_string(state_dir.join("audit.jsonl")).expect("audit log");
+    let audit = dirs.audit();
     assert!(audit.contains("velero.restore"), "{audit}");
     assert!(audit.contains("\"finished\""), "{audit}");
     assert!(

@@ -1,5 +1,6 @@
 //! A private tmux server running the real binary at 80x24, for the end-to-end tests.
 
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,45 @@ pub struct Tmux {
     session: String,
 }
 
+/// Private config and state dirs for the `kha` under test, removed on drop.
+pub struct KhaDirs {
+    _dir: tempfile::TempDir,
+    pub config: PathBuf,
+    pub state: PathBuf,
+}
+
+impl KhaDirs {
+    pub fn new() -> KhaDirs {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (config, state) = (dir.path().join("config"), dir.path().join("state"));
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::create_dir_all(&state).unwrap();
+        KhaDirs {
+            _dir: dir,
+            config,
+            state,
+        }
+    }
+
+    /// The audit log kha writes in the state dir.
+    pub fn audit(&self) -> String {
+        std::fs::read_to_string(self.state.join("audit.jsonl")).expect("audit log")
+    }
+}
+
 impl Tmux {
+    /// `command` with kha's config and state dirs pointed at `dirs`.
+    pub fn start_kha(tag: &str, command: &[&str], dirs: &KhaDirs) -> Tmux {
+        Tmux::start(
+            tag,
+            command,
+            &[
+                ("KHA_CONFIG_DIR", &dirs.config.to_string_lossy()),
+                ("KHA_STATE_DIR", &dirs.state.to_string_lossy()),
+            ],
+        )
+    }
+
     pub fn start(tag: &str, command: &[&str], env: &[(&str, &str)]) -> Tmux {
         require_binary("tmux", "tmux");
         let socket = format!("kha-test-{}-{tag}", std::process::id());
