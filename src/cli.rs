@@ -45,7 +45,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct GlobalOpts {
     /// Config file (default: <config dir>/config.toml; see `KHA_CONFIG_DIR`).
     #[arg(long, global = true, env = "KHA_CONFIG")]
@@ -266,6 +266,9 @@ pub struct Settings {
     pub keymap: Keymap,
     pub other_sources: OtherSources,
     pub problems: Vec<ConfigProblem>,
+    /// The config file, and its other cluster profiles (the cockpit's fleet strip).
+    pub config_path: PathBuf,
+    pub other_clusters: Vec<String>,
 }
 
 fn env_var(name: &str) -> Option<String> {
@@ -281,6 +284,12 @@ impl Settings {
         let (file, problem) = ConfigFile::load(&config_path);
         let mut problems: Vec<ConfigProblem> = problem.into_iter().collect();
         let (cluster, profile) = file.profile(g.cluster.as_deref()).map_err(|e| eyre!(e))?;
+        let other_clusters: Vec<String> = file
+            .clusters
+            .keys()
+            .filter(|name| **name != cluster)
+            .cloned()
+            .collect();
 
         // clap already applied flag > env for the etcd options; the profile comes last.
         let endpoints = pick(
@@ -392,6 +401,8 @@ impl Settings {
             keymap,
             other_sources,
             problems,
+            config_path,
+            other_clusters,
         })
     }
 
@@ -427,6 +438,7 @@ impl Settings {
         state.exporters.configured = self.prometheus.is_some();
         state.exporters.gpu_thresholds = self.gpu_thresholds;
         state.kube = KubeState::new(self.kube.is_configured(), self.kube.stale_after);
+        state.fleet = crate::model::fleet::FleetState::new(self.other_clusters.clone());
         state.read_only = self.read_only;
         if let Some(p) = &self.lb_problem {
             state.notice(format!("API-server LB: {p}"));
@@ -613,6 +625,24 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
     for p in &settings.problems {
         eprintln!("kha: {p}");
     }
+    let report = status_report(settings).await?;
+    for text in &report.notices {
+        eprintln!("kha: {text}");
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).wrap_err("cannot encode the report")?
+        );
+    } else {
+        print!("{}", report.human());
+    }
+    Ok(report.overall.exit_code())
+}
+
+/// One read of every source of the profile, within [`STATUS_DEADLINE`]: what
+/// `kha status` prints and the fleet strip summarises for the other profiles.
+pub async fn status_report(settings: &Settings) -> Result<StatusReport> {
     let etcd = async {
         if settings.etcd.endpoints.is_empty() {
             return Ok((EtcdReport::not_configured(), None));
@@ -642,6 +672,7 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
         metrics_status(settings)
     );
     let (etcd, etcd_obs) = etcd?;
+    let (kube, notices) = kube;
     let now = SystemTime::now();
     let report = StatusReport::new(
         settings.cluster.clone(),
@@ -656,23 +687,18 @@ async fn status(settings: &Settings, json: bool) -> Result<i32> {
     .with_kpis(kpis)
     .with_metrics(thanos, alerts)
     .with_exporters(exporters.as_ref(), settings.gpu_thresholds);
-    if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).wrap_err("cannot encode the report")?
-        );
-    } else {
-        print!("{}", report.human());
-    }
-    Ok(report.overall.exit_code())
+    let mut report = report;
+    report.notices = notices;
+    Ok(report)
 }
 
 /// The kube source run until every watch has answered once (or the deadline), for
-/// `kha status`.
-pub async fn kube_status(config: &KubeSourceConfig) -> KubeState {
+/// `kha status`; with what the source had to say.
+pub async fn kube_status(config: &KubeSourceConfig) -> (KubeState, Vec<String>) {
     let mut kube = KubeState::new(config.is_configured(), config.stale_after);
+    let mut notices = Vec::new();
     if !config.is_configured() {
-        return kube;
+        return (kube, notices);
     }
     let (tx, mut rx) = mpsc::channel(256);
     let source = tokio::spawn(crate::sources::kube::run(config.clone(), tx));
@@ -680,13 +706,13 @@ pub async fn kube_status(config: &KubeSourceConfig) -> KubeState {
     while !kube.first_data_complete() {
         match tokio::time::timeout_at(deadline, rx.recv()).await {
             Ok(Some(Msg::Kube(at, msg))) => kube.apply(at, *msg),
-            Ok(Some(Msg::Notice(text))) => eprintln!("kha: {text}"),
+            Ok(Some(Msg::Notice(text))) => notices.push(text),
             Ok(Some(_)) => {}
             Ok(None) | Err(_) => break,
         }
     }
     source.abort();
-    kube
+    (kube, notices)
 }
 
 /// One round of the LB source for `kha status`.
@@ -1046,6 +1072,13 @@ async fn run_tui(settings: Settings, lab: Option<DemoLab>, started: Instant) -> 
     }
 
     let mut tasks = Vec::new();
+    if !settings.other_clusters.is_empty() {
+        tasks.push(tokio::spawn(crate::fleet::run(
+            settings.config_path.clone(),
+            settings.other_clusters.clone(),
+            tx.clone(),
+        )));
+    }
     if !settings.etcd.endpoints.is_empty() {
         match EtcdProber::new(settings.etcd.clone()) {
             Ok(prober) => tasks.push(tokio::spawn(crate::sources::etcd::run(

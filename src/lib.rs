@@ -8,6 +8,7 @@ pub mod admin;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod fleet;
 pub mod install;
 pub mod lab;
 pub mod model;

@@ -4,54 +4,14 @@
 //! `kha rollout abort --confirm y` aborts (the advisory goes, the rollout is Degraded);
 //! `kha traffic shift` moves the route's weights.
 
-use std::collections::HashMap;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::process::{Command, Output};
+
+use common::lab_process::LabProcess;
 use serde_json::Value;
 
-struct LabProcess {
-    child: Child,
-    dir: tempfile::TempDir,
-    vars: HashMap<String, String>,
-}
-
 impl LabProcess {
-    fn start(args: &[&str]) -> LabProcess {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let child = Command::new(env!("CARGO_BIN_EXE_kha"))
-            .args(["lab", "up", "--dir"])
-            .arg(dir.path())
-            .args(args)
-            .env("KHA_CONFIG_DIR", "/nonexistent-kha-test")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start kha lab up");
-        let mut lab = LabProcess {
-            child,
-            dir,
-            vars: HashMap::new(),
-        };
-        let env_file = lab.dir.path().join("lab.env");
-        let started = Instant::now();
-        while !env_file.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "lab.env never appeared"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let text = std::fs::read_to_string(&env_file).expect("read lab.env");
-        lab.vars = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
-            .collect();
-        lab
-    }
-
     fn kha(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_kha"))
             .args(args)
@@ -76,13 +36,6 @@ impl LabProcess {
             .as_array()
             .and_then(|rows| rows.iter().find(|r| r["name"] == "checkout").cloned())
             .unwrap_or_else(|| panic!("no checkout rollout in {}", report["rollouts"]))
-    }
-}
-
-impl Drop for LabProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -11,6 +11,7 @@ pub mod custom;
 pub mod etcd;
 pub mod failover_menu;
 pub mod finding;
+pub mod fleet;
 pub mod gpu;
 pub mod kpi;
 pub mod kube;
@@ -334,6 +335,8 @@ pub enum Msg {
         ticket: u64,
         result: Result<Vec<crate::runbook::tui_plan::PlanOption>, String>,
     },
+    /// One read of another configured cluster, for the fleet strip.
+    Fleet(fleet::FleetEntry),
     /// A step failed: the run waits for retry, skip (when safe) or abort.
     RunbookAsk {
         step: usize,
@@ -385,6 +388,8 @@ pub struct State {
     pub metrics: thanos::MetricsPaneState,
     pub exporters: exporters::ExporterState,
     pub kube: KubeState,
+    /// The config's other clusters, read in the background (the header's fleet strip).
+    pub fleet: fleet::FleetState,
     pub control_plane_view: TableView,
     pub gpu_view: TableView,
     pub ceph_view: TableView,
@@ -438,6 +443,7 @@ impl State {
             read_only: false,
             lab_controls: false,
             canary: canary::CanaryState::default(),
+            fleet: fleet::FleetState::default(),
         }
     }
 
@@ -679,6 +685,10 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
         Msg::Action(action) => on_action(state, action),
         Msg::Canary(obs) => {
             state.canary.last = Some(obs);
+            Vec::new()
+        }
+        Msg::Fleet(entry) => {
+            state.fleet.last.insert(entry.cluster.clone(), entry);
             Vec::new()
         }
     }

@@ -32,6 +32,9 @@ pub struct StatusReport {
     pub kube: KubeReport,
     pub thanos: ThanosReport,
     pub alerts: AlertsReport,
+    /// What the sources said while reading (printed to stderr, not in the JSON).
+    #[serde(skip)]
+    pub notices: Vec<String>,
 }
 
 /// The API-server LB: one row per backend, the LB's view beside the direct probe.
@@ -282,6 +285,7 @@ impl StatusReport {
             kube,
             thanos: ThanosReport::not_configured(),
             alerts: AlertsReport::not_configured(),
+            notices: Vec::new(),
         }
     }
 
@@ -329,6 +333,26 @@ impl StatusReport {
     }
 
     /// A short human summary for `kha status` without `--json`.
+    /// Every finding of the report, worst first.
+    pub fn findings(&self) -> Vec<&Finding> {
+        let mut all: Vec<&Finding> = [
+            &self.etcd.findings,
+            &self.lb.findings,
+            &self.control_plane.findings,
+            &self.gpu.findings,
+            &self.ceph.findings,
+            &self.velero.findings,
+            &self.rollouts.findings,
+            &self.kpis.findings,
+            &self.thanos.findings,
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        all.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        all
+    }
+
     pub fn human(&self) -> String {
         let mut out = format!(
             "kha status · cluster {} · overall {}\n",

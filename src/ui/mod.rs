@@ -143,6 +143,22 @@ fn header_line<'a>(state: &'a State, theme: &Theme) -> Paragraph<'a> {
     if state.lab_controls {
         spans.push(Span::styled(" demo lab ", theme.muted));
     }
+    // The fleet strip: the config's other clusters, worst first; the worst one's
+    // finding when it has one (the line is cut at the terminal's edge).
+    let fleet = state.fleet.rows(state.now);
+    if !fleet.is_empty() {
+        spans.push(Span::styled(" · fleet", theme.muted));
+    }
+    for (i, (name, health, worst)) in fleet.into_iter().enumerate() {
+        spans.push(Span::styled(format!(" {name} "), theme.text));
+        spans.push(Span::styled(health.label(), health_style(theme, health)));
+        if i == 0
+            && health >= crate::model::finding::Health::Warn
+            && let Some(w) = worst
+        {
+            spans.push(Span::styled(format!(" ({w})"), theme.muted));
+        }
+    }
     Paragraph::new(Line::from(spans))
 }
 

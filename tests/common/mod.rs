@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod haproxy;
+pub mod lab_process;
 pub mod nginx;
 pub mod prometheus;
 pub mod tmux;
