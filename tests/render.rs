@@ -380,3 +380,72 @@ fn configured_sources_without_a_pane_say_so_instead_of_asking_for_setup() {
     assert!(screen.contains("starting…"), "{screen}");
     assert!(!screen.contains("set KUBECONFIG"), "{screen}");
 }
+
+/// The `:` command line: the footer shows what was typed and what it means; Enter goes
+/// to a unique match; an unknown or ambiguous name is said and nothing moves.
+#[test]
+fn the_command_line_jumps_by_name() {
+    let mut state = state_with(Some(observation(Scenario::Healthy)));
+    let km = Keymap::shipped("default").expect("default");
+    let key = |state: &mut State, k: &str| {
+        update(
+            state,
+            Msg::Key {
+                key: k.into(),
+                action: km.action_for(k),
+            },
+        )
+    };
+    let footer = |state: &State| {
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).expect("terminal");
+        terminal
+            .draw(|f| kha::ui::view(f, state, &theme("default"), &km))
+            .expect("draw");
+        text(terminal.backend().buffer())
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string()
+    };
+    for k in [":", "e", "t"] {
+        key(&mut state, k);
+    }
+    assert!(
+        footer(&state).starts_with(":et_  → etcd"),
+        "{}",
+        footer(&state)
+    );
+    key(&mut state, "tab");
+    assert!(footer(&state).starts_with(":etcd_"), "{}", footer(&state));
+    key(&mut state, "enter");
+    assert_eq!(state.screen, Screen::Pane(PaneId::Etcd));
+    assert!(state.command.is_none());
+
+    for k in [":", "c"] {
+        key(&mut state, k);
+    }
+    assert!(
+        footer(&state).contains("cp ceph canary cockpit copy"),
+        "{}",
+        footer(&state)
+    );
+    key(&mut state, "enter");
+    assert_eq!(state.screen, Screen::Pane(PaneId::Etcd), "ambiguous: stays");
+    assert!(
+        footer(&state).contains(":c could be cp, ceph"),
+        "{}",
+        footer(&state)
+    );
+
+    for k in [":", "h", "o", "enter"] {
+        key(&mut state, k);
+    }
+    assert_eq!(state.screen, Screen::Home);
+    // Esc leaves it without going anywhere; q typed there is text, not quit.
+    for k in [":", "q", "x"] {
+        assert!(key(&mut state, k).is_empty());
+    }
+    key(&mut state, "esc");
+    assert!(state.command.is_none());
+    assert_eq!(state.screen, Screen::Home);
+}

@@ -1,6 +1,6 @@
 //! End to end: the real `kha demo` binary in a real terminal (tmux, 80x24). The screen
 //! must show three members and a leader, and stopping a member from the keyboard must
-//! change the quorum line.
+//! change the quorum line. The `:` command line opens a pane by name.
 
 mod common;
 
@@ -87,4 +87,22 @@ fn demo_in_tmux_with_real_etcd() {
 #[test]
 fn demo_in_tmux_with_simulated_etcd() {
     demo_round_trip("sim");
+}
+
+/// The `:` command line in the real terminal: `:vel`, Tab, Enter opens the Velero pane.
+#[test]
+fn colon_command_line_opens_a_pane_by_name() {
+    let dirs = common::tmux::KhaDirs::new();
+    let kha = env!("CARGO_BIN_EXE_kha");
+    let t = common::tmux::Tmux::start_kha("colon", &[kha, "demo", "--etcd", "sim"], &dirs);
+    t.wait_for("the cockpit with data", |s| s.contains("leader etcd-"));
+    t.keys(":");
+    t.keys("vel");
+    t.wait_for("the command line", |s| s.contains(":vel_  → velero"));
+    t.keys("Tab");
+    t.keys("Enter");
+    t.wait_for("the Velero pane", |s| {
+        s.lines().nth(1).is_some_and(|l| l.contains("Velero"))
+    });
+    t.keys("q");
 }

@@ -48,6 +48,7 @@ actions! {
     PaneGpu = "pane_gpu": "Go to the GPU nodes pane",
     Runbooks = "runbooks": "Guided actions (runbooks) of this pane: preview, confirm, run",
     AbortAdvised = "abort_advised": "Rollouts: preview the abort of the canary the advisory names",
+    Command = "command": "Command line: a pane or action by name (:velero, :gpu, :home, :runbooks), Tab completes",
     Copy = "copy": "Copy to your clipboard (OSC 52): the plan or run on screen, the KPI's PromQL, or the findings",
     Filter = "filter": "Filter the rows (type, Enter keeps it, Esc drops it)",
     Sort = "sort": "Sort by the next column (past the last, reverse)",

@@ -5,6 +5,7 @@ pub mod action;
 pub mod canary;
 pub mod catalogue;
 pub mod ceph;
+pub mod command;
 pub mod control_plane;
 pub mod copy;
 pub mod custom;
@@ -373,6 +374,8 @@ pub struct State {
     pub now: SystemTime,
     pub screen: Screen,
     pub help_open: bool,
+    /// The `:` command line, while it is open: what has been typed.
+    pub command: Option<String>,
     /// How far the help is scrolled (it is longer than 80x24 holds).
     pub help_scroll: u16,
     /// The runbook overlay (menu, preview, run), when open.
@@ -414,6 +417,7 @@ impl State {
             now,
             screen: Screen::Home,
             help_open: false,
+            command: None,
             help_scroll: 0,
             runbook: None,
             runbook_ticket: 0,
@@ -632,6 +636,12 @@ pub fn update(state: &mut State, msg: Msg) -> Vec<Effect> {
             state.kube.configured = true;
             Vec::new()
         }
+        Msg::Key { key, .. } if state.command.is_some() && !state.help_open => {
+            if key == "ctrl-c" {
+                return vec![Effect::Quit];
+            }
+            command::on_key(state, &key)
+        }
         Msg::Key { key, action } if state.runbook.is_some() && !state.help_open => {
             if key == "ctrl-c" {
                 return vec![Effect::Quit];
@@ -713,6 +723,14 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         }
         return Vec::new();
     }
+    if state.command.is_some() {
+        let key = match action {
+            Action::Back => "esc",
+            Action::Open => "enter",
+            _ => return Vec::new(),
+        };
+        return command::on_key(state, key);
+    }
     if state.runbook.is_some() {
         let key = match action {
             Action::Quit => return vec![Effect::Quit],
@@ -731,6 +749,7 @@ fn on_action(state: &mut State, action: Action) -> Vec<Effect> {
         Action::Runbooks => runbook_ui::open_menu(state),
         Action::AbortAdvised => runbook_ui::open_advised_abort(state),
         Action::Copy => return copy::copy(state),
+        Action::Command => command::open(state),
         // On the KPI pane `?` first shows the selected KPI's PromQL, then the help.
         Action::Help
             if state.screen == Screen::Pane(PaneId::Kpis)

@@ -163,6 +163,15 @@ fn header_line<'a>(state: &'a State, theme: &Theme) -> Paragraph<'a> {
 }
 
 fn footer_line<'a>(state: &'a State, theme: &Theme, keymap: &Keymap) -> Paragraph<'a> {
+    if let Some(text) = &state.command {
+        return Paragraph::new(Line::from(vec![
+            Span::styled(format!(":{text}_"), theme.accent),
+            Span::styled(
+                format!("  {}", crate::model::command::hint(text)),
+                theme.muted,
+            ),
+        ]));
+    }
     if let Some(notice) = state.current_notice() {
         return Paragraph::new(Line::from(Span::styled(
             format!(" {}", notice.text),
