@@ -110,7 +110,11 @@ impl Sshd {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // lost the port to someone else: try another
                 }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // sshd writes its pid file once its socket listens: a connection alone
+                // could reach another test's sshd that won a race for the same port.
+                let ours = std::fs::read_to_string(d.join("sshd.pid"))
+                    .is_ok_and(|pid| pid.trim() == child.id().to_string());
+                if ours && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     return Sshd { dir, child };
                 }
                 std::thread::sleep(Duration::from_millis(50));
