@@ -7,55 +7,11 @@ mod common;
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::lab_process::LabProcess;
 use common::require_binary;
-
-struct LabProcess {
-    child: Child,
-    dir: tempfile::TempDir,
-}
-
-impl LabProcess {
-    fn start(args: &[&str]) -> (LabProcess, HashMap<String, String>) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let child = Command::new(env!("CARGO_BIN_EXE_kha"))
-            .args(["lab", "up", "--dir"])
-            .arg(dir.path())
-            .args(args)
-            .env("KHA_CONFIG_DIR", "/nonexistent-kha-test")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start kha lab up");
-        let lab = LabProcess { child, dir };
-        let env_file = lab.dir.path().join("lab.env");
-        let started = Instant::now();
-        while !env_file.exists() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "lab.env never appeared"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let text = std::fs::read_to_string(&env_file).expect("read lab.env");
-        let vars = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        (lab, vars)
-    }
-}
-
-impl Drop for LabProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn curl(args: &[&str]) -> String {
     require_binary("curl", "curl");
@@ -134,7 +90,7 @@ fn eventually(what: &str, check: impl Fn() -> bool) {
 
 #[test]
 fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
-    let (mut lab, vars) = LabProcess::start(&[
+    let mut lab = LabProcess::start(&[
         "--etcd",
         "sim",
         "--scenario",
@@ -142,6 +98,7 @@ fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
         "--deny",
         "list,watch:rollouts.argoproj.io:shop",
     ]);
+    let vars = lab.vars.clone();
     for key in [
         "KHA_ETCD_ENDPOINTS",
         "ETCDCTL_ENDPOINTS",
@@ -284,7 +241,7 @@ fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
     assert!(bad.contains("no zone \\\"mars-1a\\\""), "{bad}");
 
     // SIGTERM: the lab stops and removes lab.env.
-    let pid = lab.child.id().to_string();
+    let pid = lab.pid().to_string();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -294,7 +251,7 @@ fn az_failure_is_consistent_and_faults_clear_through_the_control_endpoint() {
     );
     let started = Instant::now();
     let status = loop {
-        if let Some(status) = lab.child.try_wait().expect("wait") {
+        if let Some(status) = lab.try_wait() {
             break status;
         }
         assert!(
@@ -318,7 +275,8 @@ async fn churn_reaches_watchers() {
     use kube::config::{KubeConfigOptions, Kubeconfig};
     use kube::runtime::watcher::{self, Event};
 
-    let (_lab, vars) = LabProcess::start(&["--etcd", "sim", "--churn", "40"]);
+    let lab = LabProcess::start(&["--etcd", "sim", "--churn", "40"]);
+    let vars = &lab.vars;
     let kubeconfig = Kubeconfig::read_from(&vars["KUBECONFIG"]).expect("read the lab kubeconfig");
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
@@ -354,7 +312,8 @@ async fn churn_reaches_watchers() {
 /// The DCGM series' `pod` labels name GPU pods that the Kubernetes API lists.
 #[test]
 fn gpu_metrics_name_pods_that_kubectl_lists() {
-    let (_lab, vars) = LabProcess::start(&["--etcd", "sim"]);
+    let lab = LabProcess::start(&["--etcd", "sim"]);
+    let vars = &lab.vars;
     let body = curl(&[
         "--get",
         "--data-urlencode",
@@ -371,7 +330,7 @@ fn gpu_metrics_name_pods_that_kubectl_lists() {
     named.sort();
     named.dedup();
     assert!(!named.is_empty(), "{body}");
-    let pods = kubectl(&vars, &["get", "pods", "-n", "ml", "-o", "name"]);
+    let pods = kubectl(vars, &["get", "pods", "-n", "ml", "-o", "name"]);
     for pod in named {
         assert!(
             pods.lines().any(|l| l == format!("pod/{pod}")),

@@ -2,7 +2,7 @@
 //! `lab.env` it writes.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub struct LabProcess {
@@ -46,6 +46,15 @@ impl LabProcess {
             .map(|(k, v)| (k.to_string(), v.trim_matches('\'').to_string()))
             .collect();
         lab
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The exit status once the lab has ended.
+    pub fn try_wait(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("wait for kha lab up")
     }
 }
 
