@@ -56,11 +56,10 @@ fn ctrl_y_copies_the_findings_the_plan_and_the_promql() {
     assert!(plan.contains("## Preconditions"), "{plan}");
     assert!(plan.contains("## Steps"), "{plan}");
     assert!(plan.contains("Runbook `etcd.snapshot-save`"), "{plan}");
-    let screen = t.screen();
-    assert!(
-        screen.contains("copied the plan"),
-        "the notice says what went:\n{screen}"
-    );
+    // The sequence goes out before the next frame: the notice follows.
+    t.wait_for("the notice saying what went", |s| {
+        s.contains("copied the plan")
+    });
     t.keys("Escape");
 
     // The KPI pane: the first KPI's PromQL.
