@@ -135,6 +135,19 @@ fn st<'a>(ro: &'a Value, field: &str) -> &'a Value {
         .unwrap_or(&Value::Null)
 }
 
+/// `kubectl argo rollouts pause shop/checkout`: `spec.paused`, as the plugin sets it.
+fn pause_by_hand(lab: &Lab) {
+    lab.store
+        .modify(
+            "argoproj.io/v1alpha1",
+            "Rollout",
+            Some("shop"),
+            "checkout",
+            |ro| ro["spec"]["paused"] = json!(true),
+        )
+        .unwrap();
+}
+
 #[tokio::test]
 async fn abort_retry_promote_and_full_promotion_send_what_the_argo_cli_sends() {
     let mut lab = lab().await;
@@ -203,15 +216,7 @@ async fn abort_retry_promote_and_full_promotion_send_what_the_argo_cli_sends() {
     assert_eq!(st(&retried, "currentStepIndex"), 1);
 
     // promote of a rollout also paused in spec: the status patch first, then the spec.
-    lab.store
-        .modify(
-            "argoproj.io/v1alpha1",
-            "Rollout",
-            Some("shop"),
-            "checkout",
-            |ro| ro["spec"]["paused"] = json!(true),
-        )
-        .unwrap();
+    pause_by_hand(&lab);
     lab.run(&rollouts::promote("lab", &lab.rollout(), false), "y")
         .await
         .expect("promote");
@@ -234,15 +239,7 @@ async fn abort_retry_promote_and_full_promotion_send_what_the_argo_cli_sends() {
     // promote --full of a rollout paused by hand (`kubectl argo rollouts pause`):
     // promoteFull on the status subresource, then the unpause (argo-rollouts#4412);
     // the canary becomes stable.
-    lab.store
-        .modify(
-            "argoproj.io/v1alpha1",
-            "Rollout",
-            Some("shop"),
-            "checkout",
-            |ro| ro["spec"]["paused"] = json!(true),
-        )
-        .unwrap();
+    pause_by_hand(&lab);
     lab.run(&rollouts::promote("lab", &lab.rollout(), true), "lab")
         .await
         .expect("promote --full");

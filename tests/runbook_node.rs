@@ -327,6 +327,22 @@ fn set_allowed(lab: &LabApi, namespace: &str, pdb: &str, allowed: i64) {
 
 /// Every budget of the pods on `node` but `except` allows plenty (the lab's own may
 /// allow none), so only the budget under test blocks.
+/// The second worker, with one evictable pod whose budget allows no disruption now
+/// and every other budget of the node allowing one: `(node, that pod, its budget)`.
+fn one_pod_blocked(lab: &LabApi) -> (String, PodFacts, String) {
+    let node = lab.topology.workers[1].name.clone();
+    let victim = lab
+        .pods_on(&node)
+        .iter()
+        .map(pod_facts)
+        .find(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
+        .expect("an evictable pod");
+    let pdb = budget_of(lab, &victim);
+    allow_others(lab, &node, &pdb);
+    set_allowed(lab, &victim.namespace, &pdb, 0);
+    (node, victim, pdb)
+}
+
 fn allow_others(lab: &LabApi, node: &str, except: &str) {
     for pod in lab.pods_on(node).iter().map(pod_facts) {
         if pod.disposition(DrainFlags::default()) != Disposition::Evict {
@@ -342,16 +358,7 @@ fn allow_others(lab: &LabApi, node: &str, except: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocking_budget_is_named_and_retried_until_it_allows_or_the_drain_times_out() {
     let lab = lab().await;
-    let node = lab.topology.workers[1].name.clone();
-    let victim = lab
-        .pods_on(&node)
-        .iter()
-        .map(pod_facts)
-        .find(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
-        .expect("an evictable pod");
-    let pdb = budget_of(&lab, &victim);
-    allow_others(&lab, &node, &pdb);
-    set_allowed(&lab, &victim.namespace, &pdb, 0);
+    let (node, victim, pdb) = one_pod_blocked(&lab);
 
     // The plan predicts the blocker.
     let facts = lab.facts(&node).await;
@@ -696,16 +703,7 @@ async fn pods_without_a_controller_or_with_emptydir_refuse_the_drain_unless_flag
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_reports_each_eviction_and_retry_live() {
     let lab = lab().await;
-    let node = lab.topology.workers[1].name.clone();
-    let victim = lab
-        .pods_on(&node)
-        .iter()
-        .map(pod_facts)
-        .find(|p| p.disposition(DrainFlags::default()) == Disposition::Evict)
-        .expect("an evictable pod");
-    let pdb = budget_of(&lab, &victim);
-    allow_others(&lab, &node, &pdb);
-    set_allowed(&lab, &victim.namespace, &pdb, 0);
+    let (node, victim, pdb) = one_pod_blocked(&lab);
     let facts = lab.facts(&node).await;
     let rb = node::drain("lab", &facts, &node, fast());
 

@@ -290,6 +290,28 @@ impl Disposition {
     }
 }
 
+/// A running pod of ReplicaSet `rs` in namespace `shop`, for unit tests.
+#[cfg(test)]
+impl PodFacts {
+    pub(crate) fn test_pod(name: &str, node: Option<&str>, requests: Resources) -> PodFacts {
+        PodFacts {
+            namespace: "shop".into(),
+            name: name.into(),
+            uid: None,
+            node: node.map(str::to_string),
+            phase: "Running".into(),
+            labels: BTreeMap::new(),
+            mirror: false,
+            controller: Some(("ReplicaSet".into(), "rs".into())),
+            component: None,
+            etcd_name: None,
+            ready: true,
+            requests,
+            empty_dir: false,
+        }
+    }
+}
+
 /// A pod as the runbooks see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PodFacts {
@@ -596,19 +618,9 @@ mod tests {
 
     fn pod(controller: Option<&str>, phase: &str) -> PodFacts {
         PodFacts {
-            namespace: "shop".into(),
-            name: "p".into(),
-            uid: None,
-            node: Some("worker-a-1".into()),
             phase: phase.into(),
-            labels: BTreeMap::new(),
-            mirror: false,
             controller: controller.map(|k| (k.to_string(), "owner".to_string())),
-            component: None,
-            etcd_name: None,
-            ready: true,
-            requests: Resources::default(),
-            empty_dir: false,
+            ..PodFacts::test_pod("p", Some("worker-a-1"), Resources::default())
         }
     }
 

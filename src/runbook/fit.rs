@@ -110,25 +110,7 @@ mod tests {
     use super::*;
 
     fn pod(name: &str, cpu_millis: u64, memory_gib: u64, gpus: u64) -> PodFacts {
-        PodFacts {
-            namespace: "shop".into(),
-            name: name.into(),
-            uid: None,
-            node: None,
-            phase: "Running".into(),
-            labels: Default::default(),
-            mirror: false,
-            controller: Some(("ReplicaSet".into(), "rs".into())),
-            component: None,
-            etcd_name: None,
-            ready: true,
-            requests: Resources {
-                cpu_millis,
-                memory_bytes: memory_gib << 30,
-                gpus,
-            },
-            empty_dir: false,
-        }
+        PodFacts::test_pod(name, None, node(cpu_millis, memory_gib, gpus))
     }
 
     fn node(cpu_millis: u64, memory_gib: u64, gpus: u64) -> Resources {

@@ -378,7 +378,6 @@ pub fn evacuate(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
 
     use super::*;
 
@@ -401,25 +400,12 @@ mod tests {
     }
 
     fn pod(name: &str, node: &str, cpu_millis: u64) -> PodFacts {
-        PodFacts {
-            namespace: "shop".into(),
-            name: name.into(),
-            uid: None,
-            node: Some(node.into()),
-            phase: "Running".into(),
-            labels: BTreeMap::new(),
-            mirror: false,
-            controller: Some(("ReplicaSet".into(), "rs".into())),
-            component: None,
-            etcd_name: None,
-            ready: true,
-            requests: Resources {
-                cpu_millis,
-                memory_bytes: GIB,
-                gpus: 0,
-            },
-            empty_dir: false,
-        }
+        let requests = Resources {
+            cpu_millis,
+            memory_bytes: GIB,
+            gpus: 0,
+        };
+        PodFacts::test_pod(name, Some(node), requests)
     }
 
     /// Zone a runs one pod of `cores`; zone b has four 4-core nodes, each running a
