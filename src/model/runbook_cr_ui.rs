@@ -157,7 +157,7 @@ pub fn restore_input(state: &State) -> Result<Next, String> {
             named.join(", ")
         )
     };
-    Ok(Next::Input {
+    Ok(Next::Ask(RunbookScreen::Input {
         prompt: format!("Namespaces to restore from {} (comma-separated)", b.name),
         hint,
         text: String::new(),
@@ -165,7 +165,7 @@ pub fn restore_input(state: &State) -> Result<Next, String> {
             namespace: b.namespace,
             name: b.name,
         },
-    })
+    }))
 }
 
 /// The restore of backup `namespace/name`, of the namespaces typed (`text`).

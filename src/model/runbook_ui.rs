@@ -40,13 +40,9 @@ pub enum Next {
     Preview(Runbook),
     /// The plan needs a read the cockpit does not keep: made in the background.
     Read(PlanRequest),
-    /// The plan needs a line from the engineer first.
-    Input {
-        prompt: String,
-        hint: String,
-        text: String,
-        purpose: InputPurpose,
-    },
+    /// The plan needs something from the engineer first: the screen that asks
+    /// (a [`RunbookScreen::Input`]).
+    Ask(RunbookScreen),
 }
 
 /// What a typed line is for.
@@ -271,20 +267,7 @@ fn step(
             "enter" => match next_for_entry(state, pane, selected) {
                 Ok(Next::Preview(runbook)) => preview(Box::new(runbook), 0, String::new()),
                 Ok(Next::Read(request)) => read(state, request),
-                Ok(Next::Input {
-                    prompt,
-                    hint,
-                    text,
-                    purpose,
-                }) => (
-                    Some(RunbookScreen::Input {
-                        prompt,
-                        hint,
-                        text,
-                        purpose,
-                    }),
-                    Vec::new(),
-                ),
+                Ok(Next::Ask(screen)) => (Some(screen), Vec::new()),
                 Err(why) => {
                     state.notice(format!("runbook: {why}"));
                     (Some(RunbookScreen::Menu { pane, selected }), Vec::new())
